@@ -1,0 +1,183 @@
+//! `cargo xtask check-gpu` and `cargo xtask check-tch`: the smoke test on real accelerators
+//! and on libtorch, each built with the cargo features it needs.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail, ensure};
+use kindling::{DeviceSpec, Precision};
+
+/// Options of `check-gpu`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckGpuArgs {
+    /// Devices to test (comma-separated)
+    #[arg(long, value_delimiter = ',', default_value = "wgpu,cuda")]
+    pub devices: Vec<DeviceSpec>,
+    /// Dtypes to test on each device (comma-separated)
+    #[arg(long, value_delimiter = ',', default_value = "f32,f16")]
+    pub dtypes: Vec<Precision>,
+    /// Smoke steps per run
+    #[arg(long, default_value_t = 6)]
+    pub steps: usize,
+}
+
+/// Builds xtask with the devices' features and runs the smoke test on each device and dtype.
+pub fn check_gpu(args: &CheckGpuArgs) -> Result<()> {
+    let mut features: Vec<&str> = args.devices.iter().map(|d| d.feature()).collect();
+    features.sort();
+    features.dedup();
+    let mut failures = Vec::new();
+    for device in &args.devices {
+        for dtype in &args.dtypes {
+            let status = cargo()
+                .args(["run", "--release", "-p", "xtask", "--features"])
+                .arg(features.join(","))
+                .args(["--", "smoke", "--device"])
+                .arg(device.to_string())
+                .arg("--dtype")
+                .arg(dtype.to_string())
+                .arg("--steps")
+                .arg(args.steps.to_string())
+                .status()
+                .context("running cargo")?;
+            let verdict = if status.success() { "ok" } else { "FAILED" };
+            eprintln!("check-gpu: {device} {dtype}: {verdict}");
+            if !status.success() {
+                failures.push(format!("{device} {dtype}"));
+            }
+        }
+    }
+    ensure!(
+        failures.is_empty(),
+        "smoke test failed on: {}",
+        failures.join(", ")
+    );
+    Ok(())
+}
+
+/// Creates `target/tch-venv` with PyPI's torch 2.9.0 (what tch 0.22 links against) and runs
+/// the smoke test on `Device::libtorch()`.
+pub fn check_tch() -> Result<()> {
+    let target = target_dir();
+    let venv = target.join("tch-venv");
+    let python = venv.join("bin").join("python3");
+    if !python.exists() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
+    let has_torch = Command::new(&python)
+        .args([
+            "-c",
+            "import torch; assert torch.__version__.startswith('2.9.0')",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_torch {
+        eprintln!(
+            "check-tch: installing torch==2.9.0 into {} (~3 GB)",
+            venv.display()
+        );
+        run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "torch==2.9.0"]))?;
+    }
+    let out = Command::new(&python)
+        .args([
+            "-c",
+            "import os, torch; print(os.path.join(os.path.dirname(torch.__file__), 'lib'))",
+        ])
+        .output()
+        .context("asking torch for its library directory")?;
+    ensure!(out.status.success(), "python could not import torch");
+    let torch_lib = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let path = format!(
+        "{}:{}",
+        venv.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let ld = match std::env::var("LD_LIBRARY_PATH") {
+        Ok(old) if !old.is_empty() => format!("{torch_lib}:{old}"),
+        _ => torch_lib,
+    };
+    run(cargo()
+        .args(["run", "--release", "-p", "xtask", "--features", "tch", "--"])
+        .args(["smoke", "--device", "tch", "--dtype", "f32"])
+        .env("LIBTORCH_USE_PYTORCH", "1")
+        .env("PATH", path)
+        .env("LD_LIBRARY_PATH", ld))
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd
+        .status()
+        .with_context(|| format!("starting {:?}", cmd.get_program()))?;
+    if !status.success() {
+        bail!("{:?} failed ({status})", cmd.get_program());
+    }
+    Ok(())
+}
+
+/// Options of `cargo xtask test`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TestArgs {
+    /// Skip `cargo fmt --check` and `cargo clippy`
+    #[arg(long)]
+    pub no_lint: bool,
+}
+
+/// Examples run by `cargo xtask test`, with their arguments (relative to the workspace root).
+const EXAMPLES: &[(&str, &[&str])] = &[(
+    "hyperparameters",
+    &["--config", "examples/hyperparameters.toml", "--lr", "0.1"],
+)];
+
+/// The project's test command: formatting, lints, every test on Flex, and the examples.
+pub fn test_all(args: &TestArgs) -> Result<()> {
+    let root = workspace_root();
+    let mut steps: Vec<Vec<&str>> = Vec::new();
+    if !args.no_lint {
+        steps.push(vec!["fmt", "--all", "--", "--check"]);
+        steps.push(vec![
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]);
+    }
+    // `cargo test` also builds the examples, with the workspace's unified features; running
+    // those binaries (rather than `cargo run -p kindling --example`, which resolves features
+    // for one package) avoids compiling Burn a second time.
+    steps.push(vec!["test", "--workspace"]);
+    for step in steps {
+        let started = std::time::Instant::now();
+        eprintln!("xtask test: cargo {}", step.join(" "));
+        run(cargo().args(&step).current_dir(&root))?;
+        eprintln!(
+            "xtask test: cargo {} passed in {:.0}s",
+            step[0],
+            started.elapsed().as_secs_f64()
+        );
+    }
+    for (example, args) in EXAMPLES {
+        let exe = target_dir().join("debug").join("examples").join(example);
+        eprintln!("xtask test: example {example} {}", args.join(" "));
+        run(Command::new(&exe).args(*args).current_dir(&root))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! The classify task's model: a small VGG-style CNN.
+
+use burn::config::Config;
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+
+/// Configuration of [`SmallCnn`].
+#[derive(Config, Debug)]
+pub struct SmallCnnConfig {
+    /// Number of output classes.
+    pub num_classes: usize,
+    /// Input channels (3 for RGB).
+    #[config(default = 3)]
+    pub in_channels: usize,
+    /// Output channels of each conv block; every block halves the resolution.
+    #[config(default = "vec![16, 32, 64]")]
+    pub widths: Vec<usize>,
+}
+
+impl SmallCnnConfig {
+    /// Builds the model on `device` and draws every initial weight now, in a fixed order, so a
+    /// seeded device always yields the same weights (Burn initialises parameters lazily).
+    pub fn init(&self, device: &Device) -> SmallCnn {
+        let mut blocks = Vec::with_capacity(self.widths.len());
+        let mut channels = self.in_channels;
+        for &width in &self.widths {
+            blocks.push(ConvBlock {
+                conv: Conv2dConfig::new([channels, width], [3, 3])
+                    .with_padding(PaddingConfig2d::Same)
+                    .with_bias(false)
+                    .init(device),
+                norm: BatchNormConfig::new(width).init(device),
+                pool: MaxPool2dConfig::new([2, 2]).init(),
+            });
+            channels = width;
+        }
+        let model = SmallCnn {
+            blocks,
+            pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
+            head: LinearConfig::new(channels, self.num_classes).init(device),
+        };
+        model.visit(&mut Materialize);
+        model
+    }
+}
+
+/// Conv 3×3 → BatchNorm → ReLU → MaxPool 2×2.
+#[derive(Module, Debug)]
+pub struct ConvBlock {
+    conv: Conv2d,
+    norm: BatchNorm,
+    pool: MaxPool2d,
+}
+
+impl ConvBlock {
+    /// `[N, C_in, H, W]` → `[N, C_out, H/2, W/2]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.pool
+            .forward(relu(self.norm.forward(self.conv.forward(x))))
+    }
+}
+
+/// A small CNN for image classification: conv blocks, global average pooling, linear head.
+#[derive(Module, Debug)]
+pub struct SmallCnn {
+    blocks: Vec<ConvBlock>,
+    pool: AdaptiveAvgPool2d,
+    head: Linear,
+}
+
+impl SmallCnn {
+    /// Logits for a batch.
+    ///
+    /// # Shapes
+    /// - input: `[N, C_in, H, W]`
+    /// - output: `[N, num_classes]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
+        let [n, c, _, _] = x.dims();
+        self.head.forward(self.pool.forward(x).reshape([n, c]))
+    }
+}
+
+/// Touches every parameter so lazy initialisers run now, in module order.
+struct Materialize;
+
+impl ModuleVisitor for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let _ = param.val();
+    }
+}

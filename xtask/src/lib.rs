@@ -1,0 +1,9 @@
+//! Kindling's task runner as a library: training tasks, the device smoke test and checks.
+//!
+//! The binary (`cargo xtask …`) is a thin command-line layer over these modules.
+
+pub mod checkpoint;
+pub mod checks;
+pub mod classify;
+pub mod metrics;
+pub mod smoke;

@@ -1,0 +1,112 @@
+//! `cargo xtask`: Kindling's training jobs and checks.
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use kindling::{RUN_FLAG_KEYS, document_defaults};
+use xtask::checks::{self, CheckGpuArgs, TestArgs};
+use xtask::classify::{self, CLASSIFY_FLAG_KEYS, ClassifyArgs, ClassifyRun};
+use xtask::smoke::{self, SmokeArgs};
+
+/// Kindling's task runner.
+#[derive(Parser)]
+#[command(name = "cargo xtask", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a training job end to end
+    Train {
+        #[command(subcommand)]
+        task: Task,
+    },
+    /// A few training steps on one device and dtype, checked against Flex f32
+    Smoke(SmokeArgs),
+    /// Build with GPU features and run the smoke test on each GPU device
+    CheckGpu(CheckGpuArgs),
+    /// Install torch 2.9.0 in a venv under target/ and run the smoke test on libtorch
+    CheckTch,
+    /// The project's tests: cargo fmt --check, clippy -D warnings, all tests, examples
+    Test(TestArgs),
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Image classification on an ImageFolder tree (default: generated shapes)
+    Classify(Box<ClassifyArgs>),
+}
+
+fn main() -> ExitCode {
+    let defaults = ClassifyRun::default();
+    let cmd = Cli::command().mut_subcommand("train", |train| {
+        train.mut_subcommand("classify", |c| {
+            let c = document_defaults(c, &defaults, RUN_FLAG_KEYS);
+            document_defaults(c, &defaults, CLASSIFY_FLAG_KEYS)
+        })
+    });
+    let cli = match Cli::from_arg_matches(&cmd.get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Cmd::Train {
+            task: Task::Classify(args),
+        } => {
+            let cfg = args.resolve()?;
+            if args.run.print_config {
+                print!("{}", kindling::to_toml_string(&cfg)?);
+                return Ok(());
+            }
+            let outcome = classify::run(&cfg)?;
+            let last = outcome.metrics.last();
+            eprintln!();
+            eprintln!("summary");
+            eprintln!(
+                "  best val accuracy: {:.2}%",
+                100.0 * outcome.best_val_accuracy
+            );
+            if let Some(last) = last {
+                eprintln!(
+                    "  final: train loss {:.4}, val loss {:.4}, val accuracy {:.2}%",
+                    last.train_loss,
+                    last.val_loss,
+                    100.0 * last.val_accuracy
+                );
+            }
+            eprintln!(
+                "  wall time: {:.1}s{}",
+                outcome.wall_seconds,
+                match outcome.resumed_from {
+                    0 => String::new(),
+                    e => format!(" (resumed after epoch {e})"),
+                }
+            );
+            eprintln!("  throughput: {:.0} train images/s", outcome.images_per_sec);
+            eprintln!("  undecodable images skipped: {}", outcome.skipped_images);
+            eprintln!("  checkpoint: {}", outcome.checkpoint.display());
+            eprintln!("  metrics: {}", cfg.run.out.join("metrics.csv").display());
+            Ok(())
+        }
+        Cmd::Smoke(args) => {
+            let report = smoke::run(&args)?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
+        Cmd::CheckGpu(args) => checks::check_gpu(&args),
+        Cmd::CheckTch => checks::check_tch(),
+        Cmd::Test(args) => checks::test_all(&args),
+    }
+}
