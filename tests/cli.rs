@@ -173,3 +173,20 @@ fn a_corrupt_image_is_named_or_skipped_and_counted() {
     let (_, err) = run_ok(base("lenient").args(["--on-bad-image", "skip"]));
     assert!(err.contains("undecodable images skipped: 1"), "{err}");
 }
+
+#[test]
+fn a_diverging_loss_stops_the_run_naming_epoch_and_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tiny.toml");
+    common::write_tiny_config(&config, 2);
+    let (ok, _, err) = run(xtask()
+        .args(["train", "classify", "--lr", "1e30", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(dir.path().join("out")));
+    assert!(!ok, "a run with lr 1e30 finished: {err}");
+    assert!(
+        err.contains("training diverged") && err.contains("step"),
+        "{err}"
+    );
+}

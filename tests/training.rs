@@ -131,3 +131,35 @@ fn a_run_killed_after_epoch_one_resumes_to_the_same_metrics() {
         metric_columns(&straight.join("metrics.csv"))
     );
 }
+
+#[test]
+fn resume_refuses_a_missing_or_foreign_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tiny.toml");
+    write_tiny_config(&config, 1);
+    let out = dir.path().join("out");
+    let train = |extra: &[&str]| {
+        let mut cmd = xtask();
+        cmd.args(["train", "classify", "--config"])
+            .arg(&config)
+            .arg("--out")
+            .arg(&out)
+            .args(extra);
+        cmd
+    };
+    let (ok, _, err) = common::run(&mut train(&["--resume"]));
+    assert!(!ok);
+    assert!(err.contains("no usable checkpoint"), "{err}");
+
+    run_ok(&mut train(&[]));
+    let (ok, _, err) = common::run(&mut train(&["--resume", "--seed", "5"]));
+    assert!(!ok);
+    assert!(err.contains("different configuration"), "{err}");
+    // More epochs is allowed: training continues where it stopped.
+    let (_, err) = run_ok(&mut train(&["--resume", "--epochs", "2"]));
+    assert!(
+        err.contains("resuming from") && err.contains("epoch 2/2"),
+        "{err}"
+    );
+    assert_eq!(metric_columns(&out.join("metrics.csv")).len(), 3);
+}
