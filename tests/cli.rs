@@ -12,7 +12,7 @@ fn help_lists_every_flag_with_its_default() {
         "--seed",
         "[default: 42]",
         "--lr",
-        "[default: 0.05]",
+        "[default: 0.02]",
         "--optimizer",
         "--val-fraction",
         "[default: 0.2]",

@@ -70,6 +70,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 print!("{}", kindling::to_toml_string(&cfg)?);
                 return Ok(());
             }
+            // SAFETY: still single-threaded: no worker or Burn thread has started yet.
+            unsafe { kindling::set_burn_default_device(cfg.run.device) };
             let outcome = classify::run(&cfg)?;
             let last = outcome.metrics.last();
             eprintln!();
@@ -101,6 +103,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Smoke(args) => {
+            // SAFETY: still single-threaded, as above.
+            unsafe { kindling::set_burn_default_device(args.device) };
             let report = smoke::run(&args)?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(())

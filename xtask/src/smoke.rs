@@ -89,6 +89,8 @@ fn model_config() -> SmallCnnConfig {
 
 /// Runs the smoke test described by `args` and checks its invariants.
 pub fn run(args: &SmokeArgs) -> Result<SmokeReport> {
+    // Fail on a device missing from this build before spending time on the reference run.
+    args.device.device()?;
     let scratch;
     let reference = match (&args.reference, args.device, args.dtype) {
         (Some(dir), _, _) => Some(dir.clone()),

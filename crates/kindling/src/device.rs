@@ -63,6 +63,15 @@ impl DeviceSpec {
         }
     }
 
+    /// Burn's own name for this device's backend, as its `BURN_DEVICE` override accepts it
+    /// (no index: Burn's `Device::default()` takes the backend's default device).
+    pub fn burn_backend_name(&self) -> &'static str {
+        match self {
+            DeviceSpec::Tch | DeviceSpec::TchCuda(_) => "tch",
+            other => other.feature(),
+        }
+    }
+
     /// Whether this build can create the device (its feature was enabled at compile time).
     pub fn is_compiled_in(&self) -> bool {
         compiled_features().contains(&self.feature())
@@ -232,6 +241,22 @@ impl FromStr for Precision {
             }),
         }
     }
+}
+
+/// Points Burn's `Device::default()` at the backend of `spec`.
+///
+/// Burn creates a few tensors on `Device::default()` by itself (an optimizer's state when it is
+/// loaded from a record, for one). With several backends compiled in, that default is the
+/// first of CUDA, Metal, …, Flex — which may not be the device of the run, or may not exist.
+/// Burn also panics on `BURN_DEVICE` values it does not know, such as Kindling's `cuda:1`.
+/// So a binary calls this once, at start-up, with the device it resolved.
+///
+/// # Safety
+/// As for [`std::env::set_var`]: no other thread may access the environment concurrently.
+/// Call it before spawning threads.
+pub unsafe fn set_burn_default_device(spec: DeviceSpec) {
+    // SAFETY: the caller guarantees no concurrent environment access.
+    unsafe { std::env::set_var(DEVICE_ENV, spec.burn_backend_name()) }
 }
 
 /// Creates the device named by `spec`, configured to compute floats in `precision` and seeded.

@@ -29,6 +29,7 @@ pub use config::{
 };
 pub use device::{
     DEVICE_ENV, DEVICE_SYNTAX, DeviceSpec, Precision, compiled_features, init_device,
+    set_burn_default_device,
 };
 pub use error::{ConfigError, DeviceError};
 pub use fs::write_atomic;
