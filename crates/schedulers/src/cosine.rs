@@ -1,0 +1,49 @@
+//! `CosineAnnealingLR` in PyTorch's recursive form (which differs from the closed form once
+//! chained with other policies).
+
+use std::f64::consts::PI;
+
+use crate::base::LrPolicy;
+
+/// Anneals from the base rate to `eta_min` along a half cosine over `t_max` steps, then back
+/// up (PyTorch's `CosineAnnealingLR`).
+#[derive(Debug, Clone)]
+pub struct CosineAnnealingLr {
+    t_max: i64,
+    eta_min: f64,
+}
+
+impl CosineAnnealingLr {
+    /// Half period `t_max` (at least 1) and floor `eta_min`.
+    pub fn new(t_max: usize, eta_min: f64) -> Self {
+        Self {
+            t_max: t_max.max(1) as i64,
+            eta_min,
+        }
+    }
+}
+
+impl LrPolicy for CosineAnnealingLr {
+    fn lr(&self, last_epoch: i64, initial: bool, lr: f64, base_lr: f64) -> f64 {
+        let t = self.t_max as f64;
+        let e = last_epoch as f64;
+        if initial {
+            lr
+        } else if (last_epoch - 1 - self.t_max).rem_euclid(2 * self.t_max) == 0 {
+            lr + (base_lr - self.eta_min) * (1.0 - (PI / t).cos()) / 2.0
+        } else {
+            (1.0 + (PI * e / t).cos()) / (1.0 + (PI * (e - 1.0) / t).cos()) * (lr - self.eta_min)
+                + self.eta_min
+        }
+    }
+
+    fn closed_form(&self, last_epoch: i64, _lr: f64, base_lr: f64) -> f64 {
+        self.eta_min
+            + (base_lr - self.eta_min) * (1.0 + (PI * last_epoch as f64 / self.t_max as f64).cos())
+                / 2.0
+    }
+
+    fn box_clone(&self) -> Box<dyn LrPolicy> {
+        Box::new(self.clone())
+    }
+}
