@@ -3,25 +3,78 @@
 //!
 //! PyTorch's schedulers are mostly *recursive*: `step()` turns the optimizer's current rate
 //! into the next one (`lr * gamma`), and composites (`SequentialLR`, `ChainedScheduler`) rely
-//! on several policies acting on that one shared rate. So a [`LrPolicy`] here maps
+//! on several policies acting on that one shared rate. So a [`LrPolicy`] maps
 //! `(counter, current lr, base lr)` to the next lr, and a [`Scheduler`] owns the rate.
 
 use burn::lr_scheduler::{LrScheduler, LrSchedulerRecord};
 
+/// Why a schedule cannot advance.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ScheduleError {
+    /// OneCycleLR stepped past its `total_steps` (PyTorch raises the same).
+    #[error(
+        "tried to step {step} times with total_steps = {total_steps}: OneCycleLR cannot step \
+         past its schedule; raise total_steps (or epochs x steps_per_epoch)"
+    )]
+    PastTotalSteps {
+        /// The step that was requested.
+        step: i64,
+        /// The schedule's length.
+        total_steps: i64,
+    },
+    /// A metric-driven policy (ReduceLROnPlateau) was stepped without its metric.
+    #[error("ReduceLROnPlateau needs the monitored metric: call step_with_metric(value)")]
+    MetricRequired,
+    /// The metric is NaN or infinite.
+    #[error("the monitored metric is {0}: the loss diverged?")]
+    BadMetric(f64),
+    /// A policy that cannot be used inside a composite.
+    #[error("{0} cannot be part of SequentialLR or ChainedScheduler (as in PyTorch)")]
+    NotComposable(&'static str),
+}
+
 /// A learning-rate policy with PyTorch's semantics.
 pub trait LrPolicy: Send + Sync {
     /// PyTorch's `get_lr()` for one group: the rate after the counter moved to `last_epoch`.
-    /// `initial` is true during the constructor's initial step (`last_epoch == 0`).
+    /// `initial` is true during the constructor's initial step.
     fn lr(&self, last_epoch: i64, initial: bool, lr: f64, base_lr: f64) -> f64;
 
-    /// PyTorch's `_get_closed_form_lr()`, used when a composite restarts a policy at a
-    /// milestone (`SequentialLR`). Defaults to the recursive form.
+    /// PyTorch's `_get_closed_form_lr()`, used when `SequentialLR` restarts a policy at a
+    /// milestone. Defaults to the recursive form, as PyTorch does for policies without one.
     fn closed_form(&self, last_epoch: i64, lr: f64, base_lr: f64) -> f64 {
         self.lr(last_epoch, false, lr, base_lr)
     }
 
-    /// A boxed copy (policies are cloned into Burn's `Box<dyn LrScheduler>`).
+    /// One `step()` (or `step(metric)`): updates the policy's own state, returns the new rate.
+    /// Stateless policies keep the default, which is [`LrPolicy::lr`].
+    fn step(
+        &mut self,
+        last_epoch: i64,
+        lr: f64,
+        base_lr: f64,
+        _metric: Option<f64>,
+    ) -> Result<f64, ScheduleError> {
+        Ok(self.lr(last_epoch, false, lr, base_lr))
+    }
+
+    /// The constructor's initial step.
+    fn start(&mut self, lr: f64, base_lr: f64) -> f64 {
+        self.lr(0, true, lr, base_lr)
+    }
+
+    /// State beyond the step counter, for checkpoints.
+    fn record(&self) -> LrSchedulerRecord {
+        LrSchedulerRecord::new()
+    }
+
+    /// Restores [`LrPolicy::record`].
+    fn load(&mut self, _record: &LrSchedulerRecord) {}
+
+    /// A boxed copy (schedulers are cloned into Burn's `Box<dyn LrScheduler>`).
     fn box_clone(&self) -> Box<dyn LrPolicy>;
+
+    /// The policy's PyTorch class name, for messages.
+    fn name(&self) -> &'static str;
 }
 
 impl Clone for Box<dyn LrPolicy> {
@@ -34,14 +87,12 @@ impl Clone for Box<dyn LrPolicy> {
 ///
 /// `lr()` is PyTorch's `get_last_lr()`: after `k` calls to [`Scheduler::step`] it is the rate
 /// of the `k`-th optimizer update (0-based), so a training loop does
-/// `optimizer.step(sched.lr(), ..)` then `sched.step()`.
+/// `optimizer.step(sched.lr(), ..)` then `sched.step()`. Each step is O(1).
 ///
 /// ```
 /// use kindling_schedulers::{Scheduler, StepLr};
-/// let mut s = Scheduler::new(StepLr::new(2, 0.1), 1.0);
-/// let mut rows = vec![s.lr()];
-/// for _ in 0..4 { s.step(); rows.push(s.lr()); }
-/// assert_eq!(rows, [1.0, 1.0, 0.1, 0.1, 0.010000000000000002]);
+/// let s = Scheduler::new(StepLr::new(2, 0.1), 1.0);
+/// assert_eq!(s.rows(4).unwrap(), [1.0, 1.0, 0.1, 0.1, 0.010000000000000002]);
 /// ```
 #[derive(Clone)]
 pub struct Scheduler {
@@ -58,8 +109,12 @@ impl Scheduler {
     /// Wraps `policy` for an optimizer whose base learning rate is `base_lr`, and performs the
     /// initial step as PyTorch's constructor does.
     pub fn new(policy: impl LrPolicy + 'static, base_lr: f64) -> Self {
-        let policy: Box<dyn LrPolicy> = Box::new(policy);
-        let lr = policy.lr(0, true, base_lr, base_lr);
+        Self::from_boxed(Box::new(policy), base_lr)
+    }
+
+    /// As [`Scheduler::new`], for a boxed policy.
+    pub fn from_boxed(mut policy: Box<dyn LrPolicy>, base_lr: f64) -> Self {
+        let lr = policy.start(base_lr, base_lr);
         Self {
             policy,
             base_lr,
@@ -74,49 +129,60 @@ impl Scheduler {
         self.lr
     }
 
-    /// How many times [`Scheduler::step`] has run.
+    /// The base learning rate (the optimizer's `lr`).
+    pub fn base_lr(&self) -> f64 {
+        self.base_lr
+    }
+
+    /// How many times the schedule has stepped.
     pub fn last_epoch(&self) -> i64 {
         self.last_epoch
     }
 
-    /// Advances one epoch or iteration (`scheduler.step()`), in O(1).
-    pub fn step(&mut self) -> f64 {
-        self.last_epoch += 1;
-        self.lr = self
-            .policy
-            .lr(self.last_epoch, false, self.lr, self.base_lr);
-        self.lr
+    /// Advances one epoch or iteration (`scheduler.step()`).
+    pub fn step(&mut self) -> Result<f64, ScheduleError> {
+        self.advance(None)
     }
 
-    /// The first `n + 1` rates: rows 0..=n of the schedule.
-    pub fn rows(mut self, n: usize) -> Vec<f64> {
+    /// Advances with the monitored metric (`ReduceLROnPlateau.step(metric)`); other policies
+    /// ignore the metric.
+    pub fn step_with_metric(&mut self, metric: f64) -> Result<f64, ScheduleError> {
+        if !metric.is_finite() {
+            return Err(ScheduleError::BadMetric(metric));
+        }
+        self.advance(Some(metric))
+    }
+
+    fn advance(&mut self, metric: Option<f64>) -> Result<f64, ScheduleError> {
+        let lr = self
+            .policy
+            .step(self.last_epoch + 1, self.lr, self.base_lr, metric)?;
+        self.last_epoch += 1;
+        self.lr = lr;
+        Ok(lr)
+    }
+
+    /// Rows 0..=n of the schedule (row k = the rate of the k-th update).
+    pub fn rows(mut self, n: usize) -> Result<Vec<f64>, ScheduleError> {
         let mut rows = Vec::with_capacity(n + 1);
         rows.push(self.lr);
         for _ in 0..n {
-            rows.push(self.step());
+            rows.push(self.step()?);
         }
-        rows
-    }
-}
-
-impl LrScheduler for Scheduler {
-    fn step(&mut self) -> burn::optim::LearningRate {
-        if self.burn_started {
-            Scheduler::step(self)
-        } else {
-            self.burn_started = true;
-            self.lr
-        }
+        Ok(rows)
     }
 
-    fn to_record(&self) -> LrSchedulerRecord {
+    /// The complete position of the schedule, for checkpoints.
+    pub fn record(&self) -> LrSchedulerRecord {
         LrSchedulerRecord::new()
             .with_scalar("last_epoch", self.last_epoch)
             .with_scalar("lr", self.lr)
             .with_scalar("burn_started", self.burn_started)
+            .with_record("policy", self.policy.record())
     }
 
-    fn load_record(&mut self, record: LrSchedulerRecord) {
+    /// Restores a position saved by [`Scheduler::record`].
+    pub fn load(&mut self, record: &LrSchedulerRecord) {
         if let (Some(last_epoch), Some(lr)) = (
             record.scalar::<i64>("last_epoch"),
             record.scalar::<f64>("lr"),
@@ -124,6 +190,32 @@ impl LrScheduler for Scheduler {
             self.last_epoch = last_epoch;
             self.lr = lr;
             self.burn_started = record.scalar::<bool>("burn_started").unwrap_or(false);
+            self.policy.load(&record.record("policy"));
         }
+    }
+}
+
+impl LrScheduler for Scheduler {
+    /// # Panics
+    /// When the schedule cannot advance (OneCycleLR past `total_steps`, ReduceLROnPlateau
+    /// without a metric): Burn's trait has no error channel. Use [`Scheduler::step`] and
+    /// [`Scheduler::step_with_metric`] to get a `Result`.
+    fn step(&mut self) -> burn::optim::LearningRate {
+        if !self.burn_started {
+            self.burn_started = true;
+            return self.lr;
+        }
+        match Scheduler::step(self) {
+            Ok(lr) => lr,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn to_record(&self) -> LrSchedulerRecord {
+        self.record()
+    }
+
+    fn load_record(&mut self, record: LrSchedulerRecord) {
+        self.load(&record);
     }
 }

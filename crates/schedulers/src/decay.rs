@@ -27,6 +27,10 @@ impl LrPolicy for ExponentialLr {
     fn box_clone(&self) -> Box<dyn LrPolicy> {
         Box::new(self.clone())
     }
+
+    fn name(&self) -> &'static str {
+        "ExponentialLR"
+    }
 }
 
 /// Decays to 0 over `total_iters` steps as `(1 - t/T)^power` (PyTorch's `PolynomialLR`).
@@ -63,5 +67,9 @@ impl LrPolicy for PolynomialLr {
 
     fn box_clone(&self) -> Box<dyn LrPolicy> {
         Box::new(self.clone())
+    }
+
+    fn name(&self) -> &'static str {
+        "PolynomialLR"
     }
 }

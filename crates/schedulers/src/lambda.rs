@@ -13,7 +13,7 @@ type Factor = Arc<dyn Fn(i64) -> f64 + Send + Sync>;
 /// use kindling_schedulers::{LambdaLr, Scheduler};
 /// // The tutorial's adjust_learning_rate: lr * 0.1 ** (epoch // 30).
 /// let s = Scheduler::new(LambdaLr::new(|epoch| 0.1f64.powi((epoch / 30) as i32)), 0.1);
-/// let rows = s.rows(60);
+/// let rows = s.rows(60).unwrap();
 /// assert_eq!((rows[0], rows[29]), (0.1, 0.1));
 /// assert!((rows[30] - 0.01).abs() < 1e-15 && (rows[60] - 0.001).abs() < 1e-15);
 /// ```
@@ -38,6 +38,10 @@ impl LrPolicy for LambdaLr {
 
     fn box_clone(&self) -> Box<dyn LrPolicy> {
         Box::new(self.clone())
+    }
+
+    fn name(&self) -> &'static str {
+        "LambdaLR"
     }
 }
 
@@ -67,5 +71,9 @@ impl LrPolicy for MultiplicativeLr {
 
     fn box_clone(&self) -> Box<dyn LrPolicy> {
         Box::new(self.clone())
+    }
+
+    fn name(&self) -> &'static str {
+        "MultiplicativeLR"
     }
 }

@@ -1,26 +1,48 @@
 //! # kindling-schedulers
 //!
-//! `torch.optim.lr_scheduler` policies for Burn with PyTorch's exact sequences: row `k` of a
-//! schedule is PyTorch's `get_last_lr()` after `k` calls to `step()`, i.e. the rate of the
-//! `k`-th optimizer update. A [`Scheduler`] is also a Burn [`LrScheduler`], so it plugs into
-//! `Learner` and custom loops alike.
+//! Every `torch.optim.lr_scheduler` policy for Burn, with PyTorch's exact sequences: row `k`
+//! of a schedule is PyTorch's `get_last_lr()` after `k` calls to `step()`, i.e. the rate of
+//! the `k`-th optimizer update. A [`Scheduler`] is also a Burn [`LrScheduler`], so it plugs
+//! into `Learner` and custom loops alike, and its record restores the exact position.
 //!
-//! Work in progress: the policies below match PyTorch 2.9 (see `tests/fixtures/schedulers`);
-//! ReduceLROnPlateau, CyclicLR, OneCycleLR, CosineAnnealingWarmRestarts, SequentialLR and
-//! ChainedScheduler, parameter groups and configuration arrive next.
+//! ```
+//! use kindling_schedulers::{Scheduler, StepLr};
+//! // The tutorial's loop: optimizer step with the current rate, then scheduler step.
+//! let mut sched = Scheduler::new(StepLr::new(30, 0.1), 0.1);
+//! for _epoch in 0..3 {
+//!     let _lr = sched.lr(); // optimizer.step(lr, model, grads)
+//!     sched.step().unwrap();
+//! }
+//! ```
+//!
+//! Custom schedules: [`LambdaLr`] takes any closure of the epoch; a hand-written policy
+//! implements [`LrPolicy`].
+//!
+//! Momentum cycling (CyclicLR, OneCycleLR) is not applied: Burn 0.22's optimizers fix momentum
+//! and betas at construction.
 //!
 //! [`LrScheduler`]: burn::lr_scheduler::LrScheduler
 
 mod base;
+mod composite;
+mod config;
 mod cosine;
+mod cyclic;
 mod decay;
 mod lambda;
+mod one_cycle;
+mod plateau;
 mod step;
 mod warmup;
 
-pub use base::{LrPolicy, Scheduler};
-pub use cosine::CosineAnnealingLr;
+pub use base::{LrPolicy, ScheduleError, Scheduler};
+pub use composite::{ChainedScheduler, SequentialLr};
+pub use config::{SchedulerConfig, SchedulerConfigError};
+pub use cosine::{CosineAnnealingLr, CosineAnnealingWarmRestarts};
+pub use cyclic::{CyclicLr, CyclicMode};
 pub use decay::{ExponentialLr, PolynomialLr};
 pub use lambda::{LambdaLr, MultiplicativeLr};
+pub use one_cycle::{AnnealStrategy, OneCycleLr};
+pub use plateau::{PlateauMode, ReduceLrOnPlateau, ThresholdMode};
 pub use step::{MultiStepLr, StepLr};
 pub use warmup::{ConstantLr, LinearLr};

@@ -38,6 +38,10 @@ impl LrPolicy for StepLr {
     fn box_clone(&self) -> Box<dyn LrPolicy> {
         Box::new(self.clone())
     }
+
+    fn name(&self) -> &'static str {
+        "StepLR"
+    }
 }
 
 /// Multiplies the rate by `gamma` at each milestone (PyTorch's `MultiStepLR`; a milestone
@@ -74,5 +78,9 @@ impl LrPolicy for MultiStepLr {
 
     fn box_clone(&self) -> Box<dyn LrPolicy> {
         Box::new(self.clone())
+    }
+
+    fn name(&self) -> &'static str {
+        "MultiStepLR"
     }
 }

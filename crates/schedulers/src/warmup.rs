@@ -42,6 +42,10 @@ impl LrPolicy for ConstantLr {
     fn box_clone(&self) -> Box<dyn LrPolicy> {
         Box::new(self.clone())
     }
+
+    fn name(&self) -> &'static str {
+        "ConstantLR"
+    }
 }
 
 /// Moves the factor linearly from `start_factor` to `end_factor` over `total_iters` steps
@@ -86,5 +90,9 @@ impl LrPolicy for LinearLr {
 
     fn box_clone(&self) -> Box<dyn LrPolicy> {
         Box::new(self.clone())
+    }
+
+    fn name(&self) -> &'static str {
+        "LinearLR"
     }
 }

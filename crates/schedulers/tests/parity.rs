@@ -1,74 +1,75 @@
 //! Every policy against the sequences PyTorch produced (tests/fixtures/schedulers, written by
-//! generate.py with torch 2.9.0): identical to 1e-12 relative, resumable mid-schedule.
+//! generate.py with torch 2.9.0): identical to 1e-12 relative, and resumable mid-schedule.
+//! Policies are built from the fixture's arguments through [`SchedulerConfig`], the same path
+//! a run configuration takes.
 
 use burn::lr_scheduler::LrScheduler;
 use kindling_schedulers::*;
 use serde_json::Value;
 
-fn fixture() -> Value {
+struct Case {
+    name: String,
+    policy: String,
+    base_lr: f64,
+    args: Value,
+    metrics: Option<Vec<f64>>,
+    rows: Vec<f64>,
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+fn cases() -> Vec<Case> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/fixtures/schedulers/torch_sequences.json"
     );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert!(fixture["torch"].as_str().unwrap().starts_with("2.9"));
+    fixture["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| Case {
+            name: c["name"].as_str().unwrap().into(),
+            policy: c["policy"].as_str().unwrap().into(),
+            base_lr: c["base_lr"].as_f64().unwrap(),
+            args: c["args"].clone(),
+            metrics: c.get("metrics").map(floats),
+            rows: floats(&c["rows"]),
+        })
+        .collect()
 }
 
-fn f(args: &Value, key: &str) -> f64 {
-    args[key]
-        .as_f64()
-        .unwrap_or_else(|| panic!("missing {key}"))
-}
-
-fn u(args: &Value, key: &str) -> usize {
-    args[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("missing {key}")) as usize
-}
-
-fn scheduler(policy: &str, args: &Value, base_lr: f64) -> Scheduler {
-    match policy {
-        "lambda_lr" => {
-            let (every, gamma) = (u(args, "every") as i64, f(args, "gamma"));
-            Scheduler::new(
+impl Case {
+    fn scheduler(&self) -> Scheduler {
+        if self.policy == "lambda_lr" {
+            // A closure cannot come from a file: the tutorial's adjust_learning_rate in code.
+            let every = self.args["every"].as_i64().unwrap();
+            let gamma = self.args["gamma"].as_f64().unwrap();
+            return Scheduler::new(
                 LambdaLr::new(move |e| gamma.powf(e.div_euclid(every) as f64)),
-                base_lr,
-            )
+                self.base_lr,
+            );
         }
-        "multiplicative_lr" => {
-            let factor = f(args, "factor");
-            Scheduler::new(MultiplicativeLr::new(move |_| factor), base_lr)
+        let mut tagged = self.args.clone();
+        tagged["name"] = Value::from(self.policy.clone());
+        let config: SchedulerConfig =
+            serde_json::from_value(tagged).unwrap_or_else(|e| panic!("{}: {e}", self.name));
+        config.build(self.base_lr).unwrap()
+    }
+
+    /// Row k+1, stepping with the k-th metric where the policy monitors one.
+    fn step(&self, s: &mut Scheduler, k: usize) -> f64 {
+        match &self.metrics {
+            Some(m) => s.step_with_metric(m[k]).unwrap(),
+            None => s.step().unwrap(),
         }
-        "step_lr" => Scheduler::new(StepLr::new(u(args, "step_size"), f(args, "gamma")), base_lr),
-        "multi_step_lr" => {
-            let milestones = args["milestones"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| m.as_u64().unwrap() as usize);
-            Scheduler::new(MultiStepLr::new(milestones, f(args, "gamma")), base_lr)
-        }
-        "constant_lr" => Scheduler::new(
-            ConstantLr::new(f(args, "factor"), u(args, "total_iters")),
-            base_lr,
-        ),
-        "linear_lr" => Scheduler::new(
-            LinearLr::new(
-                f(args, "start_factor"),
-                f(args, "end_factor"),
-                u(args, "total_iters"),
-            ),
-            base_lr,
-        ),
-        "exponential_lr" => Scheduler::new(ExponentialLr::new(f(args, "gamma")), base_lr),
-        "polynomial_lr" => Scheduler::new(
-            PolynomialLr::new(u(args, "total_iters"), f(args, "power")),
-            base_lr,
-        ),
-        "cosine_annealing_lr" => Scheduler::new(
-            CosineAnnealingLr::new(u(args, "t_max"), f(args, "eta_min")),
-            base_lr,
-        ),
-        other => panic!("fixture names unknown policy {other}"),
     }
 }
 
@@ -82,58 +83,114 @@ fn assert_close(name: &str, k: usize, got: f64, want: f64) {
 
 #[test]
 fn every_policy_matches_torch_row_for_row() {
-    let fixture = fixture();
-    let cases = fixture["cases"].as_array().unwrap();
-    assert!(cases.len() >= 12);
-    for case in cases {
-        let name = case["name"].as_str().unwrap();
-        let want: Vec<f64> = case["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect();
-        let s = scheduler(
-            case["policy"].as_str().unwrap(),
-            &case["args"],
-            case["base_lr"].as_f64().unwrap(),
-        );
-        let got = s.rows(want.len() - 1);
-        for (k, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert_close(name, k, *g, *w);
+    let cases = cases();
+    assert!(cases.len() >= 26);
+    for case in &cases {
+        let mut s = case.scheduler();
+        assert_close(&case.name, 0, s.lr(), case.rows[0]);
+        for k in 1..case.rows.len() {
+            assert_close(&case.name, k, case.step(&mut s, k - 1), case.rows[k]);
         }
     }
 }
 
 #[test]
-fn burn_step_returns_the_rate_of_each_update_and_resumes_from_a_record() {
-    let fixture = fixture();
-    for case in fixture["cases"].as_array().unwrap() {
-        let name = case["name"].as_str().unwrap();
-        let want: Vec<f64> = case["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect();
-        let make = || {
-            scheduler(
-                case["policy"].as_str().unwrap(),
-                &case["args"],
-                case["base_lr"].as_f64().unwrap(),
-            )
-        };
-        // Burn calls `step()` before each optimizer update: call k (1-based) gives row k-1.
-        let mut s = make();
-        let half = want.len() / 2;
-        for (k, w) in want.iter().enumerate().take(half) {
-            assert_close(name, k, LrScheduler::step(&mut s), *w);
+fn a_record_taken_mid_schedule_resumes_the_same_sequence() {
+    for case in cases() {
+        let half = case.rows.len() / 2;
+        let mut s = case.scheduler();
+        for k in 0..half {
+            case.step(&mut s, k);
         }
-        // A fresh scheduler loaded from the record continues the same sequence.
-        let mut resumed = make();
-        LrScheduler::load_record(&mut resumed, LrScheduler::to_record(&s));
-        for (k, w) in want.iter().enumerate().skip(half) {
-            assert_close(name, k, LrScheduler::step(&mut resumed), *w);
+        let mut resumed = case.scheduler();
+        resumed.load(&s.record());
+        for k in half..case.rows.len() - 1 {
+            assert_close(
+                &case.name,
+                k + 1,
+                case.step(&mut resumed, k),
+                case.rows[k + 1],
+            );
         }
     }
+}
+
+#[test]
+fn burn_step_returns_the_rate_of_each_update() {
+    for case in cases().into_iter().filter(|c| c.metrics.is_none()) {
+        // Burn calls `step()` before each optimizer update: call k (1-based) gives row k-1.
+        let mut s = case.scheduler();
+        for (k, want) in case.rows.iter().enumerate() {
+            assert_close(&case.name, k, LrScheduler::step(&mut s), *want);
+        }
+    }
+}
+
+#[test]
+fn one_cycle_refuses_to_step_past_total_steps() {
+    // PyTorch: `if step_num > self.total_steps: raise ValueError`.
+    let cfg: SchedulerConfig =
+        serde_json::from_str(r#"{"name": "one_cycle_lr", "max_lr": 0.1, "total_steps": 10}"#)
+            .unwrap();
+    let mut s = cfg.build(0.01).unwrap();
+    for _ in 0..10 {
+        s.step().unwrap();
+    }
+    let err = s.step().unwrap_err();
+    assert_eq!(
+        err,
+        ScheduleError::PastTotalSteps {
+            step: 11,
+            total_steps: 10
+        }
+    );
+    assert!(err.to_string().contains("total_steps = 10"));
+}
+
+#[test]
+fn plateau_needs_its_metric() {
+    let cfg: SchedulerConfig = serde_json::from_str(r#"{"name": "reduce_lr_on_plateau"}"#).unwrap();
+    let mut s = cfg.build(0.1).unwrap();
+    assert_eq!(s.step().unwrap_err(), ScheduleError::MetricRequired);
+    assert!(matches!(
+        s.step_with_metric(f64::NAN),
+        Err(ScheduleError::BadMetric(_))
+    ));
+}
+
+#[test]
+fn bad_configurations_name_the_policy_and_field() {
+    let err = |json: &str| -> String {
+        match serde_json::from_str::<SchedulerConfig>(json) {
+            Err(e) => e.to_string(),
+            Ok(cfg) => cfg.build(0.1).err().expect(json).to_string(),
+        }
+    };
+    let msg = err(r#"{"name": "step_lr", "step_size": 0}"#);
+    assert!(
+        msg.contains("step_lr") && msg.contains("`step_size` = 0"),
+        "{msg}"
+    );
+    let msg = err(r#"{"name": "multi_step_lr", "milestones": [5, 3]}"#);
+    assert!(
+        msg.contains("milestones") && msg.contains("increasing"),
+        "{msg}"
+    );
+    let msg = err(r#"{"name": "one_cycle_lr", "max_lr": 0.1, "total_steps": 0}"#);
+    assert!(msg.contains("total_steps"), "{msg}");
+    let msg = err(r#"{"name": "exponential_lr", "gamma": -0.5}"#);
+    assert!(msg.contains("gamma"), "{msg}");
+    let msg = err(r#"{"name": "cyclic_lr", "base_lr": -1.0, "max_lr": 0.1}"#);
+    assert!(msg.contains("base_lr"), "{msg}");
+    // Unknown names and arguments list the valid ones.
+    let msg = err(r#"{"name": "step_lrr", "step_size": 3}"#);
+    assert!(
+        msg.contains("step_lrr") && msg.contains("cosine_annealing_lr"),
+        "{msg}"
+    );
+    let msg = err(r#"{"name": "step_lr", "step_size": 3, "gama": 0.5}"#);
+    assert!(msg.contains("gama") && msg.contains("gamma"), "{msg}");
+    let msg = err(r#"{"name": "sequential_lr", "milestones": [3],
+            "schedulers": [{"name": "reduce_lr_on_plateau"}, {"name": "step_lr", "step_size": 2}]}"#);
+    assert!(msg.contains("ReduceLROnPlateau cannot be part of"), "{msg}");
 }
