@@ -190,3 +190,80 @@ fn a_diverging_loss_stops_the_run_naming_epoch_and_step() {
         "{err}"
     );
 }
+
+#[test]
+fn lr_writes_the_configured_schedule_as_torch_computes_it() {
+    let fixture: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/schedulers/torch_sequences.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let case = fixture["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "sequential_warmup_cosine")
+        .unwrap();
+    let want: Vec<f64> = case["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("run.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "epochs = {}\n[optimizer]\nlr = {}\n[scheduler]\nname = \"sequential_lr\"\n\
+             milestones = [5]\n[[scheduler.schedulers]]\nname = \"linear_lr\"\n\
+             start_factor = 0.1\nend_factor = 1.0\ntotal_iters = 5\n\
+             [[scheduler.schedulers]]\nname = \"cosine_annealing_lr\"\nt_max = 20\n",
+            want.len(),
+            case["base_lr"]
+        ),
+    )
+    .unwrap();
+    let csv = dir.path().join("lr.csv");
+    let png = dir.path().join("lr.png");
+    run_ok(
+        xtask()
+            .args(["lr", "--config"])
+            .arg(&config)
+            .arg("--csv")
+            .arg(&csv)
+            .arg("--plot")
+            .arg(&png),
+    );
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("step,lr"));
+    let got: Vec<f64> = lines
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(got.len(), want.len());
+    for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert!(
+            (g - w).abs() <= 1e-12 * w.abs(),
+            "row {k}: {g} vs torch {w}"
+        );
+    }
+    assert!(image::open(&png).is_ok());
+
+    // A per-step schedule needs the number of updates.
+    std::fs::write(
+        &config,
+        "[scheduler]\nname = \"step_lr\"\nstep_size = 3\ninterval = \"step\"\n",
+    )
+    .unwrap();
+    let (ok, _, err) = run(xtask()
+        .args(["lr", "--config"])
+        .arg(&config)
+        .arg("--csv")
+        .arg(&csv));
+    assert!(!ok);
+    assert!(err.contains("--steps"), "{err}");
+}

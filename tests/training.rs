@@ -83,7 +83,12 @@ fn same_seed_gives_identical_metrics_whatever_the_worker_count() {
 fn a_run_killed_after_epoch_one_resumes_to_the_same_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("tiny.toml");
-    write_tiny_config(&config, 3);
+    // A per-step schedule: a resume that lost its position would show in the lr column.
+    common::write_tiny_config_with(
+        &config,
+        3,
+        "\n[scheduler]\nname = \"exponential_lr\"\ngamma = 0.97\ninterval = \"step\"\n",
+    );
 
     let straight = dir.path().join("straight");
     run_ok(
@@ -162,4 +167,34 @@ fn resume_refuses_a_missing_or_foreign_checkpoint() {
         "{err}"
     );
     assert_eq!(metric_columns(&out.join("metrics.csv")).len(), 3);
+}
+
+#[test]
+fn plateau_schedule_follows_the_validation_loss_and_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tiny.toml");
+    common::write_tiny_config_with(
+        &config,
+        3,
+        "\n[scheduler]\nname = \"reduce_lr_on_plateau\"\npatience = 0\nfactor = 0.5\n\
+         threshold = 10.0\n",
+    );
+    let out = dir.path().join("out");
+    run_ok(
+        xtask()
+            .args(["train", "classify", "--config"])
+            .arg(&config)
+            .arg("--out")
+            .arg(&out),
+    );
+    // threshold = 10 (relative, mode min): a value counts as better only below
+    // best * (1 - 10), which never happens (PyTorch: `a < inf * -9` is false too), so with
+    // patience 0 every epoch is bad and the rate halves after each one.
+    let lrs: Vec<f64> = metric_columns(&out.join("metrics.csv"))
+        .iter()
+        .skip(1)
+        .map(|row| row.rsplit(',').next().unwrap().parse().unwrap())
+        .collect();
+    let base = 0.02;
+    assert_eq!(lrs, [base, base * 0.5, base * 0.25]);
 }

@@ -39,11 +39,16 @@ pub fn run_ok(cmd: &mut Command) -> (String, String) {
 
 /// A tiny classify configuration: seconds per run on Flex.
 pub fn write_tiny_config(path: &Path, epochs: usize) {
+    write_tiny_config_with(path, epochs, "");
+}
+
+/// [`write_tiny_config`] plus extra TOML tables.
+pub fn write_tiny_config_with(path: &Path, epochs: usize, extra: &str) {
     std::fs::write(
         path,
         format!(
             "epochs = {epochs}\nbatch_size = 8\n\n[classify]\nimage_size = 16\n\
-             synthetic_per_class = 12\nwidths = [8, 16]\n"
+             synthetic_per_class = 12\nwidths = [8, 16]\n{extra}"
         ),
     )
     .unwrap();

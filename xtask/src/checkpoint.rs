@@ -31,6 +31,9 @@ pub struct CheckpointState {
     pub rng_seed: u64,
     /// Wall-clock seconds spent training so far (for throughput over resumed runs).
     pub train_seconds: f64,
+    /// The learning-rate schedule's position (a burnpack `LrSchedulerRecord`), if any.
+    #[serde(default)]
+    pub scheduler: Option<Vec<u8>>,
 }
 
 /// A loaded checkpoint.
@@ -138,9 +141,20 @@ mod tests {
                 epoch: 2,
                 config: serde_json::json!({"seed": 1}),
                 classes: vec!["a".into(), "b".into()],
-                metrics: vec![],
+                // Values whose JSON round trip needs correctly rounded parsing.
+                metrics: vec![EpochMetrics {
+                    epoch: 1,
+                    train_loss: 1.5929235935211181,
+                    train_accuracy: 0.1 + 0.2,
+                    val_loss: 1.592923593521118,
+                    val_accuracy: f64::MIN_POSITIVE,
+                    lr: 0.016659440098579996,
+                    seconds: 1.0,
+                    images_per_sec: 2.0,
+                }],
                 rng_seed: 1,
                 train_seconds: 1.5,
+                scheduler: Some(vec![4, 2]),
             },
             model: vec![1, 2, 3],
             optimizer: vec![9; 10],

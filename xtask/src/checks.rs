@@ -140,10 +140,13 @@ pub struct TestArgs {
 }
 
 /// Examples run by `cargo xtask test`, with their arguments (relative to the workspace root).
-const EXAMPLES: &[(&str, &[&str])] = &[(
-    "hyperparameters",
-    &["--config", "examples/hyperparameters.toml", "--lr", "0.1"],
-)];
+const EXAMPLES: &[(&str, &[&str])] = &[
+    (
+        "hyperparameters",
+        &["--config", "examples/hyperparameters.toml", "--lr", "0.1"],
+    ),
+    ("schedulers", &[]),
+];
 
 /// The project's test command: formatting, lints, every test on Flex, and the examples.
 pub fn test_all(args: &TestArgs) -> Result<()> {

@@ -5,5 +5,6 @@
 pub mod checkpoint;
 pub mod checks;
 pub mod classify;
+pub mod lr;
 pub mod metrics;
 pub mod smoke;

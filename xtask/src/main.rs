@@ -6,6 +6,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use kindling::{RUN_FLAG_KEYS, document_defaults};
 use xtask::checks::{self, CheckGpuArgs, TestArgs};
 use xtask::classify::{self, CLASSIFY_FLAG_KEYS, ClassifyArgs, ClassifyRun};
+use xtask::lr::{self, LrArgs};
 use xtask::smoke::{self, SmokeArgs};
 
 /// Kindling's task runner.
@@ -23,6 +24,8 @@ enum Cmd {
         #[command(subcommand)]
         task: Task,
     },
+    /// Write (and plot) the learning-rate schedule of a run configuration
+    Lr(LrArgs),
     /// A few training steps on one device and dtype, checked against Flex f32
     Smoke(SmokeArgs),
     /// Build with GPU features and run the smoke test on each GPU device
@@ -107,6 +110,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             unsafe { kindling::set_burn_default_device(args.device) };
             let report = smoke::run(&args)?;
             println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
+        Cmd::Lr(args) => {
+            let rows = lr::run(&args)?;
+            eprintln!("wrote {} rows to {}", rows.len(), args.csv.display());
             Ok(())
         }
         Cmd::CheckGpu(args) => checks::check_gpu(&args),

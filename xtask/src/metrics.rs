@@ -120,7 +120,7 @@ pub fn plot_curves(rows: &[EpochMetrics], path: &Path) -> Result<(), String> {
 
 /// Plotters draws text with `ab_glyph` from fonts registered at run time; the Ubuntu font
 /// shipped by `epaint_default_fonts` keeps the binary free of system font dependencies.
-fn register_font() {
+pub(crate) fn register_font() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = plotters::style::register_font(

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::device::{DeviceSpec, Precision};
 use crate::error::ConfigError;
+use crate::schedule::ScheduleConfig;
 
 /// Range checks that run after all sources are merged.
 pub trait Validate {
@@ -40,6 +41,8 @@ pub struct RunConfig {
     pub resume: bool,
     /// The optimizer and its hyper-parameters.
     pub optimizer: OptimizerConfig,
+    /// The learning-rate schedule (`[scheduler]`); unset = constant `optimizer.lr`.
+    pub scheduler: Option<ScheduleConfig>,
 }
 
 impl Default for RunConfig {
@@ -54,6 +57,7 @@ impl Default for RunConfig {
             out: PathBuf::from("runs/default"),
             resume: false,
             optimizer: OptimizerConfig::default(),
+            scheduler: None,
         }
     }
 }
@@ -76,7 +80,11 @@ impl Validate for RunConfig {
                 hint: "give an output directory with --out DIR",
             });
         }
-        self.optimizer.validate()
+        self.optimizer.validate()?;
+        if let Some(schedule) = &self.scheduler {
+            schedule.policy.policy().map_err(ConfigError::Scheduler)?;
+        }
+        Ok(())
     }
 }
 
@@ -517,6 +525,56 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("bad.toml"), "{msg}");
+    }
+
+    #[test]
+    fn scheduler_table_selects_a_policy_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(
+            &dir,
+            "run.toml",
+            "[scheduler]\nname = \"step_lr\"\nstep_size = 2\ninterval = \"step\"\n",
+        );
+        let cfg =
+            resolve_config(&RunConfig::default(), Some(&file), &Overrides::default()).unwrap();
+        let schedule = cfg.scheduler.clone().unwrap();
+        assert_eq!(schedule.interval, crate::Interval::Step);
+        let rows = schedule.build(1.0).unwrap().rows(2).unwrap();
+        assert_eq!(rows, [1.0, 1.0, 0.1]);
+        // And it survives the save/replay round trip.
+        let saved = dir.path().join("saved.toml");
+        save_config(&cfg, &saved).unwrap();
+        let back =
+            resolve_config(&RunConfig::default(), Some(&saved), &Overrides::default()).unwrap();
+        assert_eq!(back, cfg);
+    }
+
+    #[test]
+    fn bad_scheduler_tables_name_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        for (text, needles) in [
+            ("name = \"step_lrr\"\n", &["step_lrr", "multi_step_lr"][..]),
+            (
+                "name = \"step_lr\"\nstep_size = 0\n",
+                &["step_size", "at least 1"][..],
+            ),
+            (
+                "name = \"step_lr\"\nstep_size = 3\nstep = 1\n",
+                &["`step`", "gamma"][..],
+            ),
+            (
+                "name = \"step_lr\"\nstep_size = 3\ninterval = \"batch\"\n",
+                &["interval"][..],
+            ),
+        ] {
+            let file = write(&dir, "run.toml", &format!("[scheduler]\n{text}"));
+            let msg = resolve_config(&RunConfig::default(), Some(&file), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            for needle in needles {
+                assert!(msg.contains(needle), "{text}: `{needle}` not in {msg}");
+            }
+        }
     }
 
     #[test]

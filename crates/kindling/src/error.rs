@@ -107,6 +107,9 @@ pub enum ConfigError {
         /// The valid range.
         expected: &'static str,
     },
+    /// The `[scheduler]` table names an invalid policy argument.
+    #[error("invalid [scheduler]: {0}")]
+    Scheduler(kindling_schedulers::SchedulerConfigError),
     /// A required value is missing.
     #[error("missing required value `{field}`: {hint}")]
     Missing {

@@ -20,6 +20,7 @@ mod device;
 mod error;
 mod fs;
 mod optim;
+mod schedule;
 
 pub use args::{RUN_FLAG_KEYS, RunArgs, document_defaults, flag_key, lookup};
 pub use burn::optim::ModuleOptimizer;
@@ -33,6 +34,10 @@ pub use device::{
 };
 pub use error::{ConfigError, DeviceError};
 pub use fs::write_atomic;
+pub use schedule::{Interval, ScheduleConfig};
+
+/// Learning-rate schedules (`kindling-schedulers`).
+pub use kindling_schedulers as schedulers;
 
 /// Burn itself, at the version Kindling is built against.
 pub use burn;

@@ -10,12 +10,15 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use burn::lr_scheduler::LrSchedulerRecord;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Device, Int, Tensor};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use kindling::Interval;
+use kindling::schedulers::Scheduler;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -138,6 +141,14 @@ pub fn run(cfg: &ClassifyRun) -> Result<Outcome> {
         SmallCnnConfig::new(dataset.classes.len()).with_widths(cfg.classify.widths.clone());
     let mut model = model_config.init(&train_device);
     let mut optimizer = cfg.run.optimizer.init();
+    // The schedule steps after the optimizer update (per epoch or per step) and always gets a
+    // metric: ReduceLROnPlateau uses it (validation loss per epoch, batch loss per step), the
+    // other policies ignore it.
+    let interval = cfg.run.scheduler.as_ref().map(|s| s.interval);
+    let mut schedule = match &cfg.run.scheduler {
+        Some(s) => Some(s.build(cfg.run.optimizer.lr)?),
+        None => None,
+    };
     let mut history: Vec<EpochMetrics> = Vec::new();
     let mut train_seconds = 0.0;
 
@@ -158,6 +169,11 @@ pub fn run(cfg: &ClassifyRun) -> Result<Outcome> {
             .from_bytes(Bytes::from_bytes_vec(ckpt.optimizer))
             .context("reading the checkpoint's optimizer state")?;
         history = ckpt.state.metrics;
+        if let (Some(schedule), Some(bytes)) = (schedule.as_mut(), ckpt.state.scheduler) {
+            let record = LrSchedulerRecord::from_bytes(Bytes::from_bytes_vec(bytes))
+                .context("reading the checkpoint's scheduler state")?;
+            schedule.load(&record);
+        }
         train_seconds = ckpt.state.train_seconds;
         eprintln!(
             "resuming from {} after epoch {}",
@@ -168,7 +184,7 @@ pub fn run(cfg: &ClassifyRun) -> Result<Outcome> {
     let resumed_from = history.len();
 
     let loss_fn = CrossEntropyLossConfig::new().init(&train_device);
-    let lr = cfg.run.optimizer.lr;
+    let current_lr = |s: &Option<Scheduler>| s.as_ref().map_or(cfg.run.optimizer.lr, Scheduler::lr);
     let batch_size = cfg.run.batch_size;
     let size = dataset.image_size;
     let hang_after: Option<usize> = std::env::var(HANG_AFTER_EPOCH_ENV)
@@ -184,6 +200,7 @@ pub fn run(cfg: &ClassifyRun) -> Result<Outcome> {
         let bar = progress_bar(batches.len(), epoch, cfg.run.epochs);
 
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+        let mut lr = current_lr(&schedule);
         for (step, indices) in batches.iter().enumerate() {
             let samples: Vec<&Sample> = indices.iter().map(|&i| &dataset.train[i]).collect();
             let (images, labels) = data::batch(&samples, size, &train_device);
@@ -200,7 +217,12 @@ pub fn run(cfg: &ClassifyRun) -> Result<Outcome> {
                 );
             }
             let grads = GradientsParams::from_grads(loss.backward(), &model);
+            lr = current_lr(&schedule);
             model = optimizer.step(lr, model, grads);
+            if let (Some(s), Some(Interval::Step)) = (schedule.as_mut(), interval) {
+                s.step_with_metric(loss_value)
+                    .with_context(|| format!("stepping the scheduler at epoch {epoch}"))?;
+            }
 
             loss_sum += loss_value * samples.len() as f64;
             correct += batch_correct;
@@ -218,6 +240,10 @@ pub fn run(cfg: &ClassifyRun) -> Result<Outcome> {
         bar.finish_and_clear();
 
         let (val_loss, val_accuracy) = evaluate(&model, &dataset.val, size, batch_size, &device);
+        if let (Some(s), Some(Interval::Epoch)) = (schedule.as_mut(), interval) {
+            s.step_with_metric(val_loss)
+                .with_context(|| format!("stepping the scheduler after epoch {epoch}"))?;
+        }
         let row = EpochMetrics {
             epoch,
             train_loss: loss_sum / seen as f64,
@@ -248,6 +274,10 @@ pub fn run(cfg: &ClassifyRun) -> Result<Outcome> {
                 metrics: history.clone(),
                 rng_seed: cfg.run.seed,
                 train_seconds,
+                scheduler: match &schedule {
+                    Some(s) => Some(s.record().into_bytes()?.to_vec()),
+                    None => None,
+                },
             },
             model: model.clone().into_record().into_bytes()?.to_vec(),
             optimizer: optimizer.into_bytes()?.to_vec(),
