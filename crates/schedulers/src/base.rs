@@ -33,7 +33,30 @@ pub enum ScheduleError {
     NotComposable(&'static str),
 }
 
-/// A learning-rate policy with PyTorch's semantics.
+/// A learning-rate policy with PyTorch's semantics; implement it for a hand-written schedule.
+///
+/// Most policies only need [`LrPolicy::lr`] (PyTorch's `get_lr()`), [`LrPolicy::box_clone`]
+/// and [`LrPolicy::name`]; policies with state beyond the step counter also override
+/// [`LrPolicy::step`], [`LrPolicy::record`] and [`LrPolicy::load`].
+///
+/// ```
+/// use kindling_schedulers::{LrPolicy, Scheduler};
+///
+/// /// Halves the rate every `every` epochs, but never below `floor`.
+/// #[derive(Clone)]
+/// struct HalveWithFloor { every: i64, floor: f64 }
+///
+/// impl LrPolicy for HalveWithFloor {
+///     fn lr(&self, epoch: i64, _initial: bool, _lr: f64, base_lr: f64) -> f64 {
+///         (base_lr * 0.5f64.powi((epoch / self.every) as i32)).max(self.floor)
+///     }
+///     fn box_clone(&self) -> Box<dyn LrPolicy> { Box::new(self.clone()) }
+///     fn name(&self) -> &'static str { "HalveWithFloor" }
+/// }
+///
+/// let rows = Scheduler::new(HalveWithFloor { every: 2, floor: 0.2 }, 1.0).rows(6).unwrap();
+/// assert_eq!(rows, [1.0, 1.0, 0.5, 0.5, 0.25, 0.25, 0.2]);
+/// ```
 pub trait LrPolicy: Send + Sync {
     /// PyTorch's `get_lr()` for one group: the rate after the counter moved to `last_epoch`.
     /// `initial` is true during the constructor's initial step.
