@@ -77,20 +77,6 @@ impl DeviceSpec {
         compiled_features().contains(&self.feature())
     }
 
-    /// The default device: `BURN_DEVICE` when set (and valid), else Flex.
-    pub fn from_env_or_default() -> Result<Self, DeviceError> {
-        match std::env::var(DEVICE_ENV) {
-            Ok(s) if !s.trim().is_empty() => s.parse().map_err(|e| match e {
-                DeviceError::UnknownDevice { given, .. } => DeviceError::UnknownDevice {
-                    given: format!("{given} (from {DEVICE_ENV})"),
-                    valid: DEVICE_SYNTAX,
-                },
-                other => other,
-            }),
-            _ => Ok(DeviceSpec::Flex),
-        }
-    }
-
     /// Creates the Burn device. Fails, naming the cargo feature, if it was not compiled in.
     #[allow(deprecated)] // `Device::libtorch*` are deprecated upstream; `tch` stays opt-in here.
     pub fn device(&self) -> Result<Device, DeviceError> {

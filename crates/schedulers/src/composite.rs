@@ -92,13 +92,12 @@ impl LrPolicy for SequentialLr {
     }
 
     fn start(&mut self, lr: f64, base_lr: f64) -> f64 {
-        // PyTorch constructs every child (each performing its initial step on the shared
-        // rate), then resets the rate and re-runs only the first child's initial step.
-        let mut shared = lr;
+        // PyTorch constructs every child (each performing its initial step), then resets the
+        // rate and re-runs only the first child's initial step: the rates the children
+        // computed are discarded, any state their initial step set is kept.
         for child in &mut self.children {
-            shared = child.policy.start(shared, base_lr);
+            child.policy.start(lr, base_lr);
         }
-        let _ = shared;
         match self.children.first_mut() {
             Some(first) => first.policy.start(base_lr, base_lr),
             None => base_lr,

@@ -144,9 +144,8 @@ pub fn run(cfg: &ClassifyRun) -> Result<Outcome> {
     // The schedule steps after the optimizer update (per epoch or per step) and always gets a
     // metric: ReduceLROnPlateau uses it (validation loss per epoch, batch loss per step), the
     // other policies ignore it.
-    let interval = cfg.run.scheduler.as_ref().map(|s| s.interval);
-    let mut schedule = match &cfg.run.scheduler {
-        Some(s) => Some(s.build(cfg.run.optimizer.lr)?),
+    let mut schedule: Option<(Interval, Scheduler)> = match &cfg.run.scheduler {
+        Some(s) => Some((s.interval, s.build(cfg.run.optimizer.lr)?)),
         None => None,
     };
     let mut history: Vec<EpochMetrics> = Vec::new();
@@ -169,7 +168,7 @@ pub fn run(cfg: &ClassifyRun) -> Result<Outcome> {
             .from_bytes(Bytes::from_bytes_vec(ckpt.optimizer))
             .context("reading the checkpoint's optimizer state")?;
         history = ckpt.state.metrics;
-        if let (Some(schedule), Some(bytes)) = (schedule.as_mut(), ckpt.state.scheduler) {
+        if let (Some((_, schedule)), Some(bytes)) = (schedule.as_mut(), ckpt.state.scheduler) {
             let record = LrSchedulerRecord::from_bytes(Bytes::from_bytes_vec(bytes))
                 .context("reading the checkpoint's scheduler state")?;
             schedule.load(&record);
@@ -184,7 +183,9 @@ pub fn run(cfg: &ClassifyRun) -> Result<Outcome> {
     let resumed_from = history.len();
 
     let loss_fn = CrossEntropyLossConfig::new().init(&train_device);
-    let current_lr = |s: &Option<Scheduler>| s.as_ref().map_or(cfg.run.optimizer.lr, Scheduler::lr);
+    let current_lr = |s: &Option<(Interval, Scheduler)>| {
+        s.as_ref().map_or(cfg.run.optimizer.lr, |(_, s)| s.lr())
+    };
     let batch_size = cfg.run.batch_size;
     let size = dataset.image_size;
     let hang_after: Option<usize> = std::env::var(HANG_AFTER_EPOCH_ENV)
@@ -219,7 +220,7 @@ pub fn run(cfg: &ClassifyRun) -> Result<Outcome> {
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             lr = current_lr(&schedule);
             model = optimizer.step(lr, model, grads);
-            if let (Some(s), Some(Interval::Step)) = (schedule.as_mut(), interval) {
+            if let Some((Interval::Step, s)) = schedule.as_mut() {
                 s.step_with_metric(loss_value)
                     .with_context(|| format!("stepping the scheduler at epoch {epoch}"))?;
             }
@@ -240,7 +241,7 @@ pub fn run(cfg: &ClassifyRun) -> Result<Outcome> {
         bar.finish_and_clear();
 
         let (val_loss, val_accuracy) = evaluate(&model, &dataset.val, size, batch_size, &device);
-        if let (Some(s), Some(Interval::Epoch)) = (schedule.as_mut(), interval) {
+        if let Some((Interval::Epoch, s)) = schedule.as_mut() {
             s.step_with_metric(val_loss)
                 .with_context(|| format!("stepping the scheduler after epoch {epoch}"))?;
         }
@@ -275,7 +276,7 @@ pub fn run(cfg: &ClassifyRun) -> Result<Outcome> {
                 rng_seed: cfg.run.seed,
                 train_seconds,
                 scheduler: match &schedule {
-                    Some(s) => Some(s.record().into_bytes()?.to_vec()),
+                    Some((_, s)) => Some(s.record().into_bytes()?.to_vec()),
                     None => None,
                 },
             },
