@@ -1,0 +1,211 @@
+//! The four loss classes of the tutorial's "custom losses" section (the Kaggle "Loss Function
+//! Library – Keras & PyTorch"), as named presets with its exact numbers: the logits go
+//! through a sigmoid, the whole batch is flattened, `smooth = 1`, and the focal loss
+//! modulates the *mean* BCE.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::tensor::activation::sigmoid;
+use burn::tensor::{Device, Tensor};
+
+use crate::loss::{LossTarget, check_range, check_shape, impl_loss, or_panic, upcast};
+use crate::LossError;
+
+/// PyTorch's `F.binary_cross_entropy(p, t, reduction="none")` on probabilities, with its
+/// exact gradient. Forward: `−(t·max(ln p, −100) + (1 − t)·max(ln(1 − p), −100))`. PyTorch's
+/// backward is not the derivative of that: it is `(p − t) / max(p·(1 − p), 1e-12)`, and near
+/// saturation the two differ by orders of magnitude. Burn has no hook for a custom backward on
+/// `Tensor`, so the gradient is attached with a zero-valued term, `(p − p̄)·g̅`, whose
+/// derivative is `g` (bars: detached).
+pub(crate) fn binary_cross_entropy<const D: usize>(p: Tensor<D>, t: Tensor<D>) -> Tensor<D> {
+    let pd = p.clone().detach();
+    let value = (t.clone() * pd.clone().log().clamp_min(-100.0)
+        + t.clone().neg().add_scalar(1.0) * pd.clone().neg().log1p().clamp_min(-100.0))
+    .neg();
+    let grad = (pd.clone() - t) / (pd.clone().neg().add_scalar(1.0) * pd.clone()).clamp_min(1e-12);
+    value + (p - pd) * grad
+}
+
+/// Sigmoid of the input and the target, both flattened, in the compute dtype.
+fn flat_probs<const D: usize, const T: usize>(
+    loss: &'static str,
+    input: Tensor<D>,
+    target: impl LossTarget<T>,
+) -> Result<(Tensor<1>, Tensor<1>), LossError> {
+    let input = upcast(input);
+    let target = target.into_float(input.dtype());
+    check_shape(loss, "target shape", &input.dims(), &target.dims())?;
+    Ok((sigmoid(input).flatten(0, D - 1), target.flatten(0, T - 1)))
+}
+
+macro_rules! tutorial_overlap {
+    ($(#[$doc:meta])* $config:ident => $loss:ident, $name:literal, $formula:expr) => {
+        #[doc = concat!("Configuration of a [`", stringify!($loss), "`].")]
+        #[derive(Config, Debug)]
+        pub struct $config {
+            /// Added to numerator and denominator (the tutorial's `smooth=1`).
+            #[config(default = 1.0)]
+            pub smooth: f64,
+        }
+
+        impl $config {
+            #[doc = concat!("Initializes a [`", stringify!($loss), "`]; panics on an invalid option.")]
+            pub fn init(&self, device: &Device) -> $loss {
+                or_panic(self.try_init(device))
+            }
+
+            #[doc = concat!("Initializes a [`", stringify!($loss), "`], or names the invalid option.")]
+            pub fn try_init(&self, _device: &Device) -> Result<$loss, LossError> {
+                self.check()?;
+                Ok($loss { smooth: self.smooth })
+            }
+
+            /// Checks every option without touching a device.
+            pub fn check(&self) -> Result<(), LossError> {
+                check_range($name, "smooth", self.smooth, 0.0, f64::INFINITY)
+            }
+        }
+
+        $(#[$doc])*
+        #[derive(Module, Debug)]
+        pub struct $loss {
+            smooth: f64,
+        }
+
+        impl $loss {
+            /// The loss; panics with a message naming expected and actual values on bad input.
+            pub fn forward<const D: usize, const T: usize>(&self, input: Tensor<D>, target: impl LossTarget<T>) -> Tensor<1> {
+                or_panic(self.try_forward(input, target))
+            }
+
+            /// The loss, or why the inputs do not fit it.
+            pub fn try_forward<const D: usize, const T: usize>(
+                &self,
+                input: Tensor<D>,
+                target: impl LossTarget<T>,
+            ) -> Result<Tensor<1>, LossError> {
+                let (p, t) = flat_probs($name, input, target)?;
+                let formula: fn(Tensor<1>, Tensor<1>, f64) -> Tensor<1> = $formula;
+                Ok(formula(p, t, self.smooth))
+            }
+        }
+
+        impl_loss!($loss);
+    };
+}
+
+/// `1 − (2·Σpt + s) / (Σp + Σt + s)`.
+fn dice(p: Tensor<1>, t: Tensor<1>, smooth: f64) -> Tensor<1> {
+    let intersection = (p.clone() * t.clone()).sum();
+    (intersection.mul_scalar(2.0).add_scalar(smooth) / (p.sum() + t.sum()).add_scalar(smooth))
+        .neg()
+        .add_scalar(1.0)
+}
+
+tutorial_overlap! {
+    /// The tutorial's `DiceLoss`: `1 − (2·Σpt + smooth) / (Σp + Σt + smooth)` over the whole
+    /// flattened batch, `p = σ(x)`.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use kindling_losses::TutorialDiceLossConfig;
+    ///
+    /// let device = Device::default();
+    /// let loss = TutorialDiceLossConfig::new().init(&device);
+    /// let logits = Tensor::<4>::zeros([1, 1, 2, 2], &device);
+    /// let mask = Tensor::<4>::from_floats([[[[1.0, 0.0], [1.0, 0.0]]]], &device);
+    /// // p = 0.5 everywhere: 1 − (2·1 + 1) / (2 + 2 + 1).
+    /// assert!((loss.forward(logits, mask).into_scalar::<f32>() - 0.4).abs() < 1e-6);
+    /// ```
+    TutorialDiceLossConfig => TutorialDiceLoss, "tutorial_dice", dice
+}
+
+tutorial_overlap! {
+    /// The tutorial's `DiceBCELoss`: `F.binary_cross_entropy(σ(x), t)` (mean) plus its
+    /// [`TutorialDiceLoss`], on the flattened batch.
+    TutorialDiceBceLossConfig => TutorialDiceBceLoss, "tutorial_dice_bce",
+        |p, t, smooth| binary_cross_entropy(p.clone(), t.clone()).mean() + dice(p, t, smooth)
+}
+
+tutorial_overlap! {
+    /// The tutorial's `IoULoss`: `1 − (Σpt + smooth) / (Σ(p + t) − Σpt + smooth)`.
+    TutorialIouLossConfig => TutorialIouLoss, "tutorial_iou", |p, t, smooth| {
+        let intersection = (p.clone() * t.clone()).sum();
+        let union = (p + t).sum() - intersection.clone();
+        (intersection.add_scalar(smooth) / union.add_scalar(smooth)).neg().add_scalar(1.0)
+    }
+}
+
+/// Configuration of a [`TutorialFocalLoss`]; the tutorial's `ALPHA = 0.8`, `GAMMA = 2`.
+#[derive(Config, Debug)]
+pub struct TutorialFocalLossConfig {
+    /// Scale of the loss.
+    #[config(default = 0.8)]
+    pub alpha: f64,
+    /// Focusing exponent.
+    #[config(default = 2.0)]
+    pub gamma: f64,
+}
+
+impl TutorialFocalLossConfig {
+    /// Checks every option without touching a device.
+    pub fn check(&self) -> Result<(), LossError> {
+        check_range("tutorial_focal", "alpha", self.alpha, 0.0, f64::INFINITY)?;
+        check_range("tutorial_focal", "gamma", self.gamma, 0.0, f64::INFINITY)
+    }
+
+    /// Initializes a [`TutorialFocalLoss`]; panics on an invalid option.
+    pub fn init(&self, device: &Device) -> TutorialFocalLoss {
+        or_panic(self.try_init(device))
+    }
+
+    /// Initializes a [`TutorialFocalLoss`], or names the invalid option.
+    pub fn try_init(&self, _device: &Device) -> Result<TutorialFocalLoss, LossError> {
+        self.check()?;
+        Ok(TutorialFocalLoss {
+            alpha: self.alpha,
+            gamma: self.gamma,
+        })
+    }
+}
+
+/// The tutorial's `FocalLoss`: the focal term applied to the *mean* BCE of the flattened
+/// batch, `α·(1 − e^{−BCE})^γ·BCE` — not the per-element focal loss of
+/// [`FocalLoss`](crate::FocalLoss); kept so a reader of the tutorial gets its numbers.
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use kindling_losses::TutorialFocalLossConfig;
+///
+/// let device = Device::default();
+/// let loss = TutorialFocalLossConfig::new().init(&device);
+/// let logits = Tensor::<2>::from_floats([[2.0, -1.0, 0.5]], &device);
+/// let mask = Tensor::<2>::from_floats([[1.0, 0.0, 0.0]], &device);
+/// assert!(loss.forward(logits, mask).into_scalar::<f32>() > 0.0);
+/// ```
+#[derive(Module, Debug)]
+pub struct TutorialFocalLoss {
+    alpha: f64,
+    gamma: f64,
+}
+
+impl TutorialFocalLoss {
+    /// The loss; panics with a message naming expected and actual values on bad input.
+    pub fn forward<const D: usize, const T: usize>(&self, input: Tensor<D>, target: impl LossTarget<T>) -> Tensor<1> {
+        or_panic(self.try_forward(input, target))
+    }
+
+    /// The loss, or why the inputs do not fit it.
+    pub fn try_forward<const D: usize, const T: usize>(
+        &self,
+        input: Tensor<D>,
+        target: impl LossTarget<T>,
+    ) -> Result<Tensor<1>, LossError> {
+        let (p, t) = flat_probs("tutorial_focal", input, target)?;
+        let bce = binary_cross_entropy(p, t).mean();
+        let term = bce.clone().neg().exp().neg().add_scalar(1.0).powf_scalar(self.gamma);
+        Ok(term.mul_scalar(self.alpha) * bce)
+    }
+}
+
+impl_loss!(TutorialFocalLoss);

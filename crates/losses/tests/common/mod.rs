@@ -1,0 +1,2 @@
+#![allow(dead_code)] // each test binary uses part of the shared helpers
+pub mod parity;
