@@ -239,3 +239,54 @@ impl<const D: usize, const T: usize> Loss<Tensor<D>, Tensor<T, Int>> for AnyLoss
         self.try_forward(input, target)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml_text: &str) -> Result<LossConfig, LossError> {
+        #[derive(Deserialize)]
+        struct Run {
+            loss: toml::Value,
+        }
+        let run: Run = toml::from_str(toml_text).expect("toml");
+        LossConfig::from_json(serde_json::to_value(run.loss).expect("json"))
+    }
+
+    #[test]
+    fn a_loss_is_selected_by_name_with_its_options() {
+        let cfg = parse(r#"loss = { name = "focal", mode = "multiclass", gamma = 1.5 }"#).unwrap();
+        let LossConfig::Focal(focal) = &cfg else { panic!("{cfg:?}") };
+        assert_eq!((focal.mode, focal.gamma, focal.alpha), (Mode::Multiclass, 1.5, None));
+        let cfg = parse(r#"loss = { name = "cross_entropy", label_smoothing = 0.1, ignore_index = 255 }"#).unwrap();
+        let LossConfig::CrossEntropy(ce) = &cfg else { panic!("{cfg:?}") };
+        assert_eq!((ce.label_smoothing, ce.ignore_index, ce.reduction), (0.1, 255, Reduction::Mean));
+    }
+
+    #[test]
+    fn unknown_names_and_options_suggest_the_closest() {
+        let err = parse(r#"loss = { name = "dise", mode = "binary" }"#).unwrap_err();
+        assert!(err.to_string().starts_with("unknown loss `dise`, did you mean `dice`"), "{err}");
+        let err = parse(r#"loss = { name = "tversky", mode = "binary", alhpa = 0.3 }"#).unwrap_err();
+        assert!(err.to_string().contains("unknown option `alhpa`, did you mean `alpha`"), "{err}");
+    }
+
+    #[test]
+    fn missing_mode_wrong_types_and_bad_values_are_named() {
+        let err = parse(r#"loss = { name = "dice" }"#).unwrap_err();
+        assert_eq!(err.to_string(), "loss `dice`: missing required option `mode`");
+        let err = parse(r#"loss = { name = "dice", mode = "multi" }"#).unwrap_err();
+        assert!(err.to_string().contains("unknown variant `multi`"), "{err}");
+        let err = parse(r#"loss = { name = "focal", mode = "binary", gamma = -1.0 }"#).unwrap_err();
+        assert!(err.to_string().contains("`gamma` = -1 is invalid"), "{err}");
+    }
+
+    #[test]
+    fn configs_round_trip_through_toml_without_nulls() {
+        let cfg = parse(r#"loss = { name = "dice", mode = "multiclass", classes = [0, 2], smooth = 1.0 }"#).unwrap();
+        let text = toml::to_string(&cfg).expect("toml has no null");
+        assert!(text.contains("name = \"dice\""), "{text}");
+        let back: LossConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back, cfg);
+    }
+}

@@ -341,3 +341,40 @@ impl SoftmaxFocalLoss {
 }
 
 impl_loss!(SoftmaxFocalLoss);
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, Int, Tensor};
+
+    use crate::{FocalLossConfig, LossError, Mode, SoftmaxFocalLossConfig};
+
+    #[test]
+    fn negative_alpha_and_gamma_are_refused() {
+        let device = Device::default();
+        let err = FocalLossConfig::new(Mode::Binary).with_gamma(-2.0).try_init(&device).unwrap_err();
+        assert_eq!(err.to_string(), "focal: `gamma` = -2 is invalid: expected a value ≥ 0");
+        let err = FocalLossConfig::new(Mode::Binary).with_alpha(Some(-0.5)).try_init(&device).unwrap_err();
+        assert!(matches!(err, LossError::Invalid { field: "alpha", .. }), "{err}");
+        assert!(SoftmaxFocalLossConfig::new().with_reduced_threshold(Some(0.0)).try_init(&device).is_err());
+    }
+
+    #[test]
+    fn gamma_zero_is_binary_cross_entropy() {
+        let device = Device::default();
+        let focal = FocalLossConfig::new(Mode::Binary).with_gamma(0.0).init(&device);
+        let x = Tensor::<2>::from_floats([[0.3], [-1.2]], &device);
+        let t = Tensor::<2>::from_floats([[1.0], [0.0]], &device);
+        let got = focal.forward(x, t).into_scalar::<f32>();
+        let expected = ((1.0 + (-0.3f32).exp()).ln() + (1.0 + (-1.2f32).exp()).ln()) / 2.0;
+        assert!((got - expected).abs() < 1e-6, "{got} vs {expected}");
+    }
+
+    #[test]
+    fn classification_logits_take_class_indices() {
+        let device = Device::default();
+        let focal = FocalLossConfig::new(Mode::Multiclass).init(&device);
+        let x = Tensor::<2>::from_floats([[2.0, -1.0, 0.5]], &device);
+        let err = focal.try_forward(x, Tensor::<1, Int>::from_ints([3], &device)).unwrap_err();
+        assert!(err.to_string().contains("out of range for 3 classes"), "{err}");
+    }
+}

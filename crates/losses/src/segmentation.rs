@@ -150,3 +150,70 @@ pub(crate) fn flatten<const D: usize, const T: usize>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, Int, Tensor};
+
+    use crate::{DiceLossConfig, LossError, Mode};
+
+    fn logits(shape: [usize; 4]) -> Tensor<4> {
+        Tensor::<4>::zeros(shape, &Device::default())
+    }
+
+    #[test]
+    fn multiclass_target_out_of_range_names_the_value() {
+        let dice = DiceLossConfig::new(Mode::Multiclass).init(&Device::default());
+        let target = Tensor::<3, Int>::from_ints([[[0, 1], [5, 2]]], &Device::default());
+        let err = dice.try_forward(logits([1, 3, 2, 2]), target).unwrap_err();
+        assert!(matches!(err, LossError::TargetOutOfRange { value, classes: 3, .. } if value == 5.0), "{err}");
+        assert!(err.to_string().contains("target class 5 is out of range for 3 classes"), "{err}");
+    }
+
+    #[test]
+    fn ignore_index_is_not_out_of_range() {
+        let dice = DiceLossConfig::new(Mode::Multiclass).with_ignore_index(Some(255)).init(&Device::default());
+        let target = Tensor::<3, Int>::from_ints([[[0, 1], [255, 2]]], &Device::default());
+        assert!(dice.try_forward(logits([1, 3, 2, 2]), target).is_ok());
+        let target = Tensor::<3, Int>::from_ints([[[0, 1], [254, 2]]], &Device::default());
+        let err = dice.try_forward(logits([1, 3, 2, 2]), target).unwrap_err();
+        assert!(err.to_string().contains("or ignore_index 255"), "{err}");
+    }
+
+    #[test]
+    fn mismatched_shapes_name_expected_and_actual() {
+        let dice = DiceLossConfig::new(Mode::Multilabel).init(&Device::default());
+        let err = dice.try_forward(logits([2, 3, 4, 4]), Tensor::<4>::zeros([2, 3, 4, 5], &Device::default())).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "dice: multilabel-mode target shape: expected [2, 3, 4, 4], got [2, 3, 4, 5]"
+        );
+    }
+
+    #[test]
+    fn a_mode_that_does_not_fit_the_ranks_is_refused() {
+        // Multiclass wants [N, H, W] class indices, not a [N, C, H, W] mask.
+        let dice = DiceLossConfig::new(Mode::Multiclass).init(&Device::default());
+        let err = dice.try_forward(logits([2, 3, 4, 4]), Tensor::<4>::zeros([2, 3, 4, 4], &Device::default())).unwrap_err();
+        assert!(err.to_string().contains("expected [2, 4, 4], got [2, 3, 4, 4]"), "{err}");
+        // Binary wants one channel.
+        let dice = DiceLossConfig::new(Mode::Binary).init(&Device::default());
+        let err = dice.try_forward(logits([2, 3, 4, 4]), Tensor::<4>::zeros([2, 3, 4, 4], &Device::default())).unwrap_err();
+        assert!(err.to_string().contains("binary-mode input channels (dim 1): expected 1, got 3"), "{err}");
+    }
+
+    #[test]
+    #[should_panic(expected = "target class 7 is out of range")]
+    fn forward_panics_with_the_same_message() {
+        let dice = DiceLossConfig::new(Mode::Multiclass).init(&Device::default());
+        let target = Tensor::<3, Int>::from_ints([[[0, 1], [7, 2]]], &Device::default());
+        let _ = dice.forward(logits([1, 3, 2, 2]), target);
+    }
+
+    #[test]
+    fn non_integer_class_targets_are_refused() {
+        let dice = DiceLossConfig::new(Mode::Multiclass).init(&Device::default());
+        let target = Tensor::<3>::from_floats([[[0.0, 1.5], [1.0, 2.0]]], &Device::default());
+        assert!(dice.try_forward(logits([1, 3, 2, 2]), target).is_err());
+    }
+}
