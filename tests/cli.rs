@@ -194,9 +194,9 @@ fn a_diverging_loss_stops_the_run_naming_epoch_and_step() {
 #[test]
 fn lr_writes_the_configured_schedule_as_torch_computes_it() {
     let fixture: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../tests/fixtures/schedulers/torch_sequences.json"
+        &std::fs::read_to_string(format!(
+            "{}/../tests/fixtures/schedulers/torch_sequences.json",
+            std::env::var("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into())
         ))
         .unwrap(),
     )

@@ -42,7 +42,7 @@ else
   cp "$req" "$stamp"
 fi
 
-PYTHONPATH="$here" "$venv/bin/python" -c '
+PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$here" "$venv/bin/python" -c '
 import compat, numpy, cv2, albumentations, albucore, imgaug, scipy, skimage
 import imgaug.augmenters
 print("numpy", numpy.__version__, "| opencv", cv2.__version__, "| albumentations", albumentations.__version__,

@@ -71,6 +71,9 @@ pub struct RunArgs {
     /// Adam/AdamW epsilon
     #[arg(long)]
     pub eps: Option<f64>,
+    /// Loss: a name (`focal`) or an inline TOML table (`{ name = "focal", mode = "multiclass", gamma = 1.5 }`)
+    #[arg(long, value_parser = parse_loss, value_name = "NAME|TABLE")]
+    pub loss: Option<Value>,
 }
 
 /// Which configuration key each [`RunArgs`] flag sets (clap argument id, dotted key).
@@ -91,6 +94,7 @@ pub const RUN_FLAG_KEYS: &[(&str, &str)] = &[
     ("weight_decay", "optimizer.weight_decay"),
     ("betas", "optimizer.betas"),
     ("eps", "optimizer.eps"),
+    ("loss", "loss"),
 ];
 
 /// The configuration key that the flag with clap id `id` sets, from a flag table.
@@ -124,7 +128,25 @@ impl RunArgs {
             .switch(k("nesterov"), self.nesterov)
             .set(k("weight_decay"), self.weight_decay)
             .set(k("betas"), self.betas)
-            .set(k("eps"), self.eps);
+            .set(k("eps"), self.eps)
+            .set(k("loss"), self.loss.clone());
+    }
+}
+
+/// `focal` → `{"name": "focal"}`; `{ name = "focal", gamma = 1.5 }` → that table. The loss's
+/// own options are checked when the configuration is resolved.
+fn parse_loss(s: &str) -> Result<Value, String> {
+    let s = s.trim();
+    if s.starts_with('{') {
+        let table: toml::Table = toml::from_str(&format!("loss = {s}"))
+            .map_err(|e| format!("not a TOML inline table: {e}"))?;
+        serde_json::to_value(&table["loss"]).map_err(|e| e.to_string())
+    } else if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        Ok(serde_json::json!({ "name": s }))
+    } else {
+        Err(format!(
+            "expected a loss name or an inline table `{{ name = \"...\", ... }}`, got `{s}`"
+        ))
     }
 }
 
@@ -160,6 +182,9 @@ pub fn document_defaults<C: Serialize>(
                 .collect::<Vec<_>>()
                 .join(","),
             Value::Null => return cmd,
+            Value::Object(table) if table.contains_key("name") => {
+                table["name"].as_str().unwrap_or_default().to_string()
+            }
             other => other.to_string(),
         };
         cmd.mut_arg(*id, |arg| {

@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use kindling_losses::LossConfig;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value};
 
@@ -43,6 +44,8 @@ pub struct RunConfig {
     pub optimizer: OptimizerConfig,
     /// The learning-rate schedule (`[scheduler]`); unset = constant `optimizer.lr`.
     pub scheduler: Option<ScheduleConfig>,
+    /// The loss, by name with its options: `loss = { name = "focal", mode = "multiclass" }`.
+    pub loss: LossConfig,
 }
 
 impl Default for RunConfig {
@@ -58,6 +61,7 @@ impl Default for RunConfig {
             resume: false,
             optimizer: OptimizerConfig::default(),
             scheduler: None,
+            loss: LossConfig::default(),
         }
     }
 }
@@ -84,6 +88,7 @@ impl Validate for RunConfig {
         if let Some(schedule) = &self.scheduler {
             schedule.policy.policy().map_err(ConfigError::Scheduler)?;
         }
+        self.loss.check().map_err(ConfigError::Loss)?;
         Ok(())
     }
 }
@@ -257,7 +262,7 @@ where
         let layer = read_config_file(path)?;
         let source_name = path.display().to_string();
         check_keys(&layer, &schema, "", &source_name)?;
-        merge(&mut tree, layer);
+        merge(&mut tree, layer, "");
     }
     for (key, value) in overrides.entries() {
         set_path(&mut tree, &schema, key, value.clone())?;
@@ -332,6 +337,10 @@ fn strip_nulls(v: &mut Value) {
     }
 }
 
+/// Tables selected by their `name` (a tagged union): a layer that gives one replaces it whole,
+/// since another name has other options, and the table's own type checks its keys.
+const TAGGED_TABLES: &[&str] = &["loss"];
+
 /// Rejects keys of `layer` that `schema` does not have, suggesting the closest one.
 fn check_keys(
     layer: &Value,
@@ -344,6 +353,9 @@ fn check_keys(
     };
     for (key, value) in layer {
         let path = join(prefix, key);
+        if TAGGED_TABLES.contains(&path.as_str()) {
+            continue;
+        }
         match schema.get(key) {
             Some(sub) => check_keys(value, sub, &path, source)?,
             None => {
@@ -376,12 +388,13 @@ fn closest(key: &str, schema: &Map<String, Value>) -> Option<String> {
         .map(|(_, k)| k.clone())
 }
 
-fn merge(base: &mut Value, layer: Value) {
+fn merge(base: &mut Value, layer: Value, prefix: &str) {
     match (base, layer) {
-        (Value::Object(base), Value::Object(layer)) => {
+        (Value::Object(base), Value::Object(layer)) if !TAGGED_TABLES.contains(&prefix) => {
             for (k, v) in layer {
+                let path = join(prefix, &k);
                 match base.get_mut(&k) {
-                    Some(slot) => merge(slot, v),
+                    Some(slot) => merge(slot, v, &path),
                     None => {
                         base.insert(k, v);
                     }
@@ -525,6 +538,64 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("bad.toml"), "{msg}");
+    }
+
+    #[test]
+    fn loss_table_is_replaced_whole_and_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(
+            &dir,
+            "run.toml",
+            "loss = { name = \"focal\", mode = \"multiclass\", gamma = 1.5 }\n",
+        );
+        let cfg =
+            resolve_config(&RunConfig::default(), Some(&file), &Overrides::default()).unwrap();
+        assert_eq!(cfg.loss.name(), "focal");
+        // Saved and replayed, it is the same loss with every option spelled out.
+        let saved = dir.path().join("saved.toml");
+        save_config(&cfg, &saved).unwrap();
+        let text = std::fs::read_to_string(&saved).unwrap();
+        assert!(
+            text.contains("[loss]") && text.contains("gamma = 1.5"),
+            "{text}"
+        );
+        let back =
+            resolve_config(&RunConfig::default(), Some(&saved), &Overrides::default()).unwrap();
+        assert_eq!(back, cfg);
+        // A flag replaces the file's table; options of the old loss do not leak into it.
+        let mut flags = Overrides::default();
+        flags.set(
+            "loss",
+            Some(serde_json::json!({"name": "cross_entropy", "label_smoothing": 0.1})),
+        );
+        let cfg = resolve_config(&RunConfig::default(), Some(&file), &flags).unwrap();
+        assert_eq!(cfg.loss.to_json()["label_smoothing"], 0.1);
+    }
+
+    #[test]
+    fn bad_loss_tables_name_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        for (text, expected) in [
+            ("loss = { name = \"focall\" }", "did you mean `focal`"),
+            (
+                "loss = { name = \"focal\", mode = \"binary\", gama = 2 }",
+                "did you mean `gamma`",
+            ),
+            (
+                "loss = { name = \"dice\" }",
+                "missing required option `mode`",
+            ),
+            (
+                "loss = { name = \"cross_entropy\", label_smoothing = 2.0 }",
+                "`label_smoothing` = 2",
+            ),
+        ] {
+            let file = write(&dir, "run.toml", text);
+            let err = resolve_config(&RunConfig::default(), Some(&file), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{text}: {err}");
+        }
     }
 
     #[test]

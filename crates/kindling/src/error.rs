@@ -88,7 +88,7 @@ pub enum ConfigError {
         source_name: String,
     },
     /// A value of the wrong type or an unknown variant.
-    #[error("invalid value for `{key}` in {source_name}: {message}")]
+    #[error("invalid value{} in {source_name}: {message}", for_key(key))]
     InvalidValue {
         /// Dotted path of the key.
         key: String,
@@ -110,6 +110,9 @@ pub enum ConfigError {
     /// The `[scheduler]` table names an invalid policy argument.
     #[error("invalid [scheduler]: {0}")]
     Scheduler(kindling_schedulers::SchedulerConfigError),
+    /// The `loss` table names an unknown loss, option, or an invalid value.
+    #[error("invalid loss: {0}")]
+    Loss(kindling_losses::LossError),
     /// A required value is missing.
     #[error("missing required value `{field}`: {hint}")]
     Missing {
@@ -124,5 +127,15 @@ fn suggestion_text(suggestion: &Option<String>) -> String {
     match suggestion {
         Some(s) => format!("; did you mean `{s}`?"),
         None => String::new(),
+    }
+}
+
+/// `" for `key`"`, or nothing where serde lost the path (inside `#[serde(flatten)]`; the
+/// message then names the value itself).
+fn for_key(key: &str) -> String {
+    if key.is_empty() || key == "." {
+        String::new()
+    } else {
+        format!(" for `{key}`")
     }
 }

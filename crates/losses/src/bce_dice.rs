@@ -77,11 +77,24 @@ impl BceDiceLossConfig {
                 loss: "bce_dice",
                 field: "mode",
                 value: "multiclass".into(),
-                expected: "expected binary or multilabel (BCE needs a 0/1 target per channel)".into(),
+                expected: "expected binary or multilabel (BCE needs a 0/1 target per channel)"
+                    .into(),
             });
         }
-        check_range("bce_dice", "bce_weight", self.bce_weight, 0.0, f64::INFINITY)?;
-        check_range("bce_dice", "dice_weight", self.dice_weight, 0.0, f64::INFINITY)?;
+        check_range(
+            "bce_dice",
+            "bce_weight",
+            self.bce_weight,
+            0.0,
+            f64::INFINITY,
+        )?;
+        check_range(
+            "bce_dice",
+            "dice_weight",
+            self.dice_weight,
+            0.0,
+            f64::INFINITY,
+        )?;
         self.bce().check()?;
         self.dice().check()
     }
@@ -115,7 +128,11 @@ pub struct BceDiceLoss {
 
 impl BceDiceLoss {
     /// The loss; panics with a message naming expected and actual values on bad input.
-    pub fn forward<const D: usize, const T: usize>(&self, input: Tensor<D>, target: impl LossTarget<T>) -> Tensor<1> {
+    pub fn forward<const D: usize, const T: usize>(
+        &self,
+        input: Tensor<D>,
+        target: impl LossTarget<T>,
+    ) -> Tensor<1> {
         or_panic(self.try_forward(input, target))
     }
 

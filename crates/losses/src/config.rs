@@ -31,6 +31,8 @@ macro_rules! registry {
 
         /// A loss module built from a [`LossConfig`]: one type for training code that picks its
         /// loss at run time.
+        // Built once per run; boxing the larger variants would buy nothing.
+        #[allow(clippy::large_enum_variant)]
         #[derive(Debug, Clone)]
         pub enum AnyLoss {
             $(
@@ -256,25 +258,50 @@ mod tests {
     #[test]
     fn a_loss_is_selected_by_name_with_its_options() {
         let cfg = parse(r#"loss = { name = "focal", mode = "multiclass", gamma = 1.5 }"#).unwrap();
-        let LossConfig::Focal(focal) = &cfg else { panic!("{cfg:?}") };
-        assert_eq!((focal.mode, focal.gamma, focal.alpha), (Mode::Multiclass, 1.5, None));
-        let cfg = parse(r#"loss = { name = "cross_entropy", label_smoothing = 0.1, ignore_index = 255 }"#).unwrap();
-        let LossConfig::CrossEntropy(ce) = &cfg else { panic!("{cfg:?}") };
-        assert_eq!((ce.label_smoothing, ce.ignore_index, ce.reduction), (0.1, 255, Reduction::Mean));
+        let LossConfig::Focal(focal) = &cfg else {
+            panic!("{cfg:?}")
+        };
+        assert_eq!(
+            (focal.mode, focal.gamma, focal.alpha),
+            (Mode::Multiclass, 1.5, None)
+        );
+        let cfg = parse(
+            r#"loss = { name = "cross_entropy", label_smoothing = 0.1, ignore_index = 255 }"#,
+        )
+        .unwrap();
+        let LossConfig::CrossEntropy(ce) = &cfg else {
+            panic!("{cfg:?}")
+        };
+        assert_eq!(
+            (ce.label_smoothing, ce.ignore_index, ce.reduction),
+            (0.1, 255, Reduction::Mean)
+        );
     }
 
     #[test]
     fn unknown_names_and_options_suggest_the_closest() {
         let err = parse(r#"loss = { name = "dise", mode = "binary" }"#).unwrap_err();
-        assert!(err.to_string().starts_with("unknown loss `dise`, did you mean `dice`"), "{err}");
-        let err = parse(r#"loss = { name = "tversky", mode = "binary", alhpa = 0.3 }"#).unwrap_err();
-        assert!(err.to_string().contains("unknown option `alhpa`, did you mean `alpha`"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("unknown loss `dise`, did you mean `dice`"),
+            "{err}"
+        );
+        let err =
+            parse(r#"loss = { name = "tversky", mode = "binary", alhpa = 0.3 }"#).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("unknown option `alhpa`, did you mean `alpha`"),
+            "{err}"
+        );
     }
 
     #[test]
     fn missing_mode_wrong_types_and_bad_values_are_named() {
         let err = parse(r#"loss = { name = "dice" }"#).unwrap_err();
-        assert_eq!(err.to_string(), "loss `dice`: missing required option `mode`");
+        assert_eq!(
+            err.to_string(),
+            "loss `dice`: missing required option `mode`"
+        );
         let err = parse(r#"loss = { name = "dice", mode = "multi" }"#).unwrap_err();
         assert!(err.to_string().contains("unknown variant `multi`"), "{err}");
         let err = parse(r#"loss = { name = "focal", mode = "binary", gamma = -1.0 }"#).unwrap_err();
@@ -283,7 +310,10 @@ mod tests {
 
     #[test]
     fn configs_round_trip_through_toml_without_nulls() {
-        let cfg = parse(r#"loss = { name = "dice", mode = "multiclass", classes = [0, 2], smooth = 1.0 }"#).unwrap();
+        let cfg = parse(
+            r#"loss = { name = "dice", mode = "multiclass", classes = [0, 2], smooth = 1.0 }"#,
+        )
+        .unwrap();
         let text = toml::to_string(&cfg).expect("toml has no null");
         assert!(text.contains("name = \"dice\""), "{text}");
         let back: LossConfig = toml::from_str(&text).unwrap();

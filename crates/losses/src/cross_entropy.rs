@@ -6,7 +6,9 @@ use burn::module::Module;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Tensor};
 
-use crate::loss::{LossTarget, cast_to, check_range, constant, impl_loss, mask_to, or_panic};
+use crate::loss::{
+    LossTarget, cast_to, check_range, check_weights, constant, impl_loss, mask_to, or_panic,
+};
 use crate::segmentation::{Mode, checked, one_hot, to_ncs};
 use crate::{LossError, Reduction};
 
@@ -47,18 +49,14 @@ impl CrossEntropyLossConfig {
 
     /// Checks every option without touching a device.
     pub fn check(&self) -> Result<(), LossError> {
-        check_range("cross_entropy", "label_smoothing", self.label_smoothing, 0.0, 1.0)?;
-        if let Some(w) = &self.weight {
-            if w.is_empty() || w.iter().any(|w| !(w.is_finite() && *w >= 0.0)) {
-                return Err(LossError::Invalid {
-                    loss: "cross_entropy",
-                    field: "weight",
-                    value: format!("{w:?}"),
-                    expected: "expected one finite weight ≥ 0 per class".into(),
-                });
-            }
-        }
-        Ok(())
+        check_range(
+            "cross_entropy",
+            "label_smoothing",
+            self.label_smoothing,
+            0.0,
+            1.0,
+        )?;
+        check_weights("cross_entropy", "weight", self.weight.as_deref(), false)
     }
 }
 
@@ -100,7 +98,11 @@ pub struct CrossEntropyLoss {
 
 impl CrossEntropyLoss {
     /// The loss; panics with a message naming expected and actual values on bad input.
-    pub fn forward<const D: usize, const T: usize>(&self, input: Tensor<D>, target: impl LossTarget<T>) -> Tensor<1> {
+    pub fn forward<const D: usize, const T: usize>(
+        &self,
+        input: Tensor<D>,
+        target: impl LossTarget<T>,
+    ) -> Tensor<1> {
         or_panic(self.try_forward(input, target))
     }
 
@@ -110,7 +112,13 @@ impl CrossEntropyLoss {
         input: Tensor<D>,
         target: impl LossTarget<T>,
     ) -> Result<Tensor<1>, LossError> {
-        let (input, target) = checked("cross_entropy", Mode::Multiclass, input, target, Some(self.ignore_index))?;
+        let (input, target) = checked(
+            "cross_entropy",
+            Mode::Multiclass,
+            input,
+            target,
+            Some(self.ignore_index),
+        )?;
         let c = input.dims()[1];
         let dtype = input.dtype();
         let weight = match &self.weight {

@@ -55,12 +55,20 @@ mod tests {
     #[test]
     fn dice_ignores_ignore_index_pixels() {
         let device = Device::default();
-        let dice = DiceLossConfig::new(Mode::Multiclass).with_ignore_index(Some(-1)).init(&device);
+        let dice = DiceLossConfig::new(Mode::Multiclass)
+            .with_ignore_index(Some(-1))
+            .init(&device);
         let target = Tensor::<3, Int>::from_ints([[[0, 1, -1], [2, -1, 1]]], &device);
         let a = Tensor::<4>::random([1, 3, 2, 3], burn::tensor::Distribution::Default, &device);
         // Change only the logits of the two ignored pixels.
-        let b = a.clone().slice_assign([0..1, 0..3, 0..1, 2..3], Tensor::full([1, 3, 1, 1], 9.0, &device));
-        let b = b.slice_assign([0..1, 0..3, 1..2, 1..2], Tensor::full([1, 3, 1, 1], -9.0, &device));
+        let b = a.clone().slice_assign(
+            [0..1, 0..3, 0..1, 2..3],
+            Tensor::full([1, 3, 1, 1], 9.0, &device),
+        );
+        let b = b.slice_assign(
+            [0..1, 0..3, 1..2, 1..2],
+            Tensor::full([1, 3, 1, 1], -9.0, &device),
+        );
         let la = dice.forward(a, target.clone()).into_scalar::<f32>();
         let lb = dice.forward(b, target).into_scalar::<f32>();
         assert_eq!(la, lb);
@@ -70,7 +78,8 @@ mod tests {
     fn an_all_background_mask_gives_zero_not_nan() {
         let device = Device::default().autodiff();
         let dice = DiceLossConfig::new(Mode::Binary).init(&device);
-        let logits = Tensor::<4>::from_floats([[[[100.0, -100.0], [3.0, 0.0]]]], &device).require_grad();
+        let logits =
+            Tensor::<4>::from_floats([[[[100.0, -100.0], [3.0, 0.0]]]], &device).require_grad();
         let loss = dice.forward(logits.clone(), Tensor::<4>::zeros([1, 1, 2, 2], &device));
         assert_eq!(loss.clone().into_scalar::<f32>(), 0.0);
         let grad = logits.grad(&loss.backward()).unwrap();
@@ -80,14 +89,40 @@ mod tests {
     #[test]
     fn invalid_options_are_named() {
         let device = Device::default();
-        let err = DiceLossConfig::new(Mode::Binary).with_smooth(-1.0).try_init(&device).unwrap_err();
-        assert_eq!(err.to_string(), "dice: `smooth` = -1 is invalid: expected a value ≥ 0");
-        let err = DiceLossConfig::new(Mode::Binary).with_classes(Some(vec![0])).try_init(&device).unwrap_err();
-        assert!(matches!(err, LossError::Invalid { field: "classes", .. }), "{err}");
-        let dice = DiceLossConfig::new(Mode::Multiclass).with_classes(Some(vec![0, 4])).init(&device);
-        let err = dice
-            .try_forward(Tensor::<4>::zeros([1, 3, 2, 2], &device), Tensor::<3, Int>::zeros([1, 2, 2], &device))
+        let err = DiceLossConfig::new(Mode::Binary)
+            .with_smooth(-1.0)
+            .try_init(&device)
             .unwrap_err();
-        assert!(err.to_string().contains("`classes` = 4 is invalid"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "dice: `smooth` = -1 is invalid: expected a value ≥ 0"
+        );
+        let err = DiceLossConfig::new(Mode::Binary)
+            .with_classes(Some(vec![0]))
+            .try_init(&device)
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                LossError::Invalid {
+                    field: "classes",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let dice = DiceLossConfig::new(Mode::Multiclass)
+            .with_classes(Some(vec![0, 4]))
+            .init(&device);
+        let err = dice
+            .try_forward(
+                Tensor::<4>::zeros([1, 3, 2, 2], &device),
+                Tensor::<3, Int>::zeros([1, 2, 2], &device),
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("`classes` = 4 is invalid"),
+            "{err}"
+        );
     }
 }

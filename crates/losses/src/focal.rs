@@ -6,14 +6,20 @@ use burn::module::Module;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Tensor};
 
-use crate::loss::{LossTarget, cast_to, check_range, constant, impl_loss, mask_to, or_panic, upcast};
+use crate::loss::{
+    LossTarget, cast_to, check_range, check_weights, constant, impl_loss, mask_to, or_panic, upcast,
+};
 use crate::segmentation::{Mode, checked, one_hot, to_ncs};
 use crate::soft_bce::bce_with_logits;
 use crate::{LossError, Reduction};
 
 /// The focal modulation of element cross-entropies `ce` (smp's `focal_loss_with_logits`):
 /// returns `(focal_term, focal_term·ce)`.
-fn modulate<const D: usize>(ce: Tensor<D>, gamma: f64, reduced_threshold: Option<f64>) -> (Tensor<D>, Tensor<D>) {
+fn modulate<const D: usize>(
+    ce: Tensor<D>,
+    gamma: f64,
+    reduced_threshold: Option<f64>,
+) -> (Tensor<D>, Tensor<D>) {
     let pt = ce.clone().neg().exp();
     let one_minus = pt.clone().neg().add_scalar(1.0);
     let term = match reduced_threshold {
@@ -26,17 +32,21 @@ fn modulate<const D: usize>(ce: Tensor<D>, gamma: f64, reduced_threshold: Option
     (term.clone(), term * ce)
 }
 
-fn check_focal(loss: &'static str, gamma: f64, reduced_threshold: Option<f64>) -> Result<(), LossError> {
+fn check_focal(
+    loss: &'static str,
+    gamma: f64,
+    reduced_threshold: Option<f64>,
+) -> Result<(), LossError> {
     check_range(loss, "gamma", gamma, 0.0, f64::INFINITY)?;
-    if let Some(rt) = reduced_threshold {
-        if !(rt > 0.0 && rt <= 1.0) {
-            return Err(LossError::Invalid {
-                loss,
-                field: "reduced_threshold",
-                value: rt.to_string(),
-                expected: "expected a value in (0, 1]".into(),
-            });
-        }
+    if let Some(rt) = reduced_threshold
+        && !(rt > 0.0 && rt <= 1.0)
+    {
+        return Err(LossError::Invalid {
+            loss,
+            field: "reduced_threshold",
+            value: rt.to_string(),
+            expected: "expected a value in (0, 1]".into(),
+        });
     }
     Ok(())
 }
@@ -95,25 +105,22 @@ impl FocalLossConfig {
             check_range("focal", "alpha", alpha, 0.0, 1.0)?;
         }
         check_range("focal", "eps", self.eps, 0.0, 0.5)?;
-        if let Some(w) = &self.class_weights {
-            if self.mode == Mode::Binary {
-                return Err(LossError::Invalid {
-                    loss: "focal",
-                    field: "class_weights",
-                    value: format!("{w:?}"),
-                    expected: "not supported with mode = binary (as in smp)".into(),
-                });
-            }
-            if w.is_empty() || w.iter().any(|w| !(w.is_finite() && *w >= 0.0)) || w.iter().sum::<f64>() <= 0.0 {
-                return Err(LossError::Invalid {
-                    loss: "focal",
-                    field: "class_weights",
-                    value: format!("{w:?}"),
-                    expected: "expected finite weights ≥ 0 with a positive sum".into(),
-                });
-            }
+        if let Some(w) = &self.class_weights
+            && self.mode == Mode::Binary
+        {
+            return Err(LossError::Invalid {
+                loss: "focal",
+                field: "class_weights",
+                value: format!("{w:?}"),
+                expected: "not supported with mode = binary (as in smp)".into(),
+            });
         }
-        Ok(())
+        check_weights(
+            "focal",
+            "class_weights",
+            self.class_weights.as_deref(),
+            true,
+        )
     }
 }
 
@@ -162,7 +169,11 @@ pub struct FocalLoss {
 
 impl FocalLoss {
     /// The loss; panics with a message naming expected and actual values on bad input.
-    pub fn forward<const D: usize, const T: usize>(&self, input: Tensor<D>, target: impl LossTarget<T>) -> Tensor<1> {
+    pub fn forward<const D: usize, const T: usize>(
+        &self,
+        input: Tensor<D>,
+        target: impl LossTarget<T>,
+    ) -> Tensor<1> {
         or_panic(self.try_forward(input, target))
     }
 
@@ -175,15 +186,15 @@ impl FocalLoss {
         let o = &self.options;
         let (input, target) = checked("focal", o.mode, input, target, o.ignore_index)?;
         let channels = input.dims()[1];
-        if let Some(w) = &o.class_weights {
-            if w.len() != channels {
-                return Err(LossError::Shape {
-                    loss: "focal",
-                    what: "length of `class_weights`".into(),
-                    expected: format!("{channels} (the input's classes, dim 1)"),
-                    actual: w.len().to_string(),
-                });
-            }
+        if let Some(w) = &o.class_weights
+            && w.len() != channels
+        {
+            return Err(LossError::Shape {
+                loss: "focal",
+                what: "length of `class_weights`".into(),
+                expected: format!("{channels} (the input's classes, dim 1)"),
+                actual: w.len().to_string(),
+            });
         }
         let dtype = input.dtype();
         let logits = if o.from_logits {
@@ -201,7 +212,9 @@ impl FocalLoss {
         let (truth, valid) = match o.mode {
             Mode::Multiclass => {
                 let ids = target.reshape([n, 1, s]);
-                let valid = o.ignore_index.map(|i| mask_to(ids.clone().not_equal_elem(i as f64), dtype));
+                let valid = o
+                    .ignore_index
+                    .map(|i| mask_to(ids.clone().not_equal_elem(i as f64), dtype));
                 (one_hot(ids, c), valid)
             }
             _ => {
@@ -220,7 +233,9 @@ impl FocalLoss {
         let ce = bce_with_logits(logits, truth.clone(), None);
         let (term, mut loss) = modulate(ce, o.gamma, o.reduced_threshold);
         if let Some(alpha) = o.alpha {
-            loss = loss * (truth.clone().mul_scalar(alpha) + truth.neg().add_scalar(1.0).mul_scalar(1.0 - alpha));
+            loss = loss
+                * (truth.clone().mul_scalar(alpha)
+                    + truth.neg().add_scalar(1.0).mul_scalar(1.0 - alpha));
         }
         let per_class = |t: Tensor<3>| t.sum_dim(2).sum_dim(0).reshape([c]);
         let (mut loss, term) = match &valid {
@@ -278,7 +293,9 @@ impl SoftmaxFocalLossConfig {
     /// Initializes a [`SoftmaxFocalLoss`], or names the invalid option.
     pub fn try_init(&self, _device: &Device) -> Result<SoftmaxFocalLoss, LossError> {
         self.check()?;
-        Ok(SoftmaxFocalLoss { options: self.clone() })
+        Ok(SoftmaxFocalLoss {
+            options: self.clone(),
+        })
     }
 
     /// Checks every option without touching a device.
@@ -314,7 +331,11 @@ pub struct SoftmaxFocalLoss {
 
 impl SoftmaxFocalLoss {
     /// The loss; panics with a message naming expected and actual values on bad input.
-    pub fn forward<const D: usize, const T: usize>(&self, input: Tensor<D>, target: impl LossTarget<T>) -> Tensor<1> {
+    pub fn forward<const D: usize, const T: usize>(
+        &self,
+        input: Tensor<D>,
+        target: impl LossTarget<T>,
+    ) -> Tensor<1> {
         or_panic(self.try_forward(input, target))
     }
 
@@ -329,7 +350,9 @@ impl SoftmaxFocalLoss {
         let c = input.dims()[1];
         let logp = to_ncs(log_softmax(upcast(input), 1), c);
         let [n, _, s] = logp.dims();
-        let nll = (logp * one_hot(target.reshape([n, 1, s]), c)).sum_dim(1).neg();
+        let nll = (logp * one_hot(target.reshape([n, 1, s]), c))
+            .sum_dim(1)
+            .neg();
         let (term, loss) = modulate(nll, o.gamma, o.reduced_threshold);
         let loss = if o.normalized {
             loss / term.sum().clamp_min(1e-6).reshape([1, 1, 1])
@@ -351,17 +374,36 @@ mod tests {
     #[test]
     fn negative_alpha_and_gamma_are_refused() {
         let device = Device::default();
-        let err = FocalLossConfig::new(Mode::Binary).with_gamma(-2.0).try_init(&device).unwrap_err();
-        assert_eq!(err.to_string(), "focal: `gamma` = -2 is invalid: expected a value ≥ 0");
-        let err = FocalLossConfig::new(Mode::Binary).with_alpha(Some(-0.5)).try_init(&device).unwrap_err();
-        assert!(matches!(err, LossError::Invalid { field: "alpha", .. }), "{err}");
-        assert!(SoftmaxFocalLossConfig::new().with_reduced_threshold(Some(0.0)).try_init(&device).is_err());
+        let err = FocalLossConfig::new(Mode::Binary)
+            .with_gamma(-2.0)
+            .try_init(&device)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "focal: `gamma` = -2 is invalid: expected a value ≥ 0"
+        );
+        let err = FocalLossConfig::new(Mode::Binary)
+            .with_alpha(Some(-0.5))
+            .try_init(&device)
+            .unwrap_err();
+        assert!(
+            matches!(err, LossError::Invalid { field: "alpha", .. }),
+            "{err}"
+        );
+        assert!(
+            SoftmaxFocalLossConfig::new()
+                .with_reduced_threshold(Some(0.0))
+                .try_init(&device)
+                .is_err()
+        );
     }
 
     #[test]
     fn gamma_zero_is_binary_cross_entropy() {
         let device = Device::default();
-        let focal = FocalLossConfig::new(Mode::Binary).with_gamma(0.0).init(&device);
+        let focal = FocalLossConfig::new(Mode::Binary)
+            .with_gamma(0.0)
+            .init(&device);
         let x = Tensor::<2>::from_floats([[0.3], [-1.2]], &device);
         let t = Tensor::<2>::from_floats([[1.0], [0.0]], &device);
         let got = focal.forward(x, t).into_scalar::<f32>();
@@ -374,7 +416,12 @@ mod tests {
         let device = Device::default();
         let focal = FocalLossConfig::new(Mode::Multiclass).init(&device);
         let x = Tensor::<2>::from_floats([[2.0, -1.0, 0.5]], &device);
-        let err = focal.try_forward(x, Tensor::<1, Int>::from_ints([3], &device)).unwrap_err();
-        assert!(err.to_string().contains("out of range for 3 classes"), "{err}");
+        let err = focal
+            .try_forward(x, Tensor::<1, Int>::from_ints([3], &device))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("out of range for 3 classes"),
+            "{err}"
+        );
     }
 }

@@ -209,7 +209,9 @@ pub(crate) fn check_classes<const D: usize>(
         loss,
         value,
         classes,
-        ignore: ignore.map(|i| format!(", or ignore_index {i}")).unwrap_or_default(),
+        ignore: ignore
+            .map(|i| format!(", or ignore_index {i}"))
+            .unwrap_or_default(),
     })
 }
 
@@ -236,6 +238,33 @@ pub(crate) fn check_range(
             expected,
         })
     }
+}
+
+/// Fails unless `weights` is non-empty, finite and ≥ 0 (with a positive sum when
+/// `positive_sum`, as a weighted mean divides by it).
+pub(crate) fn check_weights(
+    loss: &'static str,
+    field: &'static str,
+    weights: Option<&[f64]>,
+    positive_sum: bool,
+) -> Result<(), LossError> {
+    let Some(w) = weights else { return Ok(()) };
+    let bad = w.is_empty()
+        || w.iter().any(|w| !(w.is_finite() && *w >= 0.0))
+        || (positive_sum && w.iter().sum::<f64>() <= 0.0);
+    if bad {
+        return Err(LossError::Invalid {
+            loss,
+            field,
+            value: format!("{w:?}"),
+            expected: if positive_sum {
+                "expected finite weights ≥ 0 with a positive sum".into()
+            } else {
+                "expected finite weights ≥ 0, one per class (dim 1)".into()
+            },
+        });
+    }
+    Ok(())
 }
 
 /// Panics with the error's message: the infallible `forward` of every loss module.

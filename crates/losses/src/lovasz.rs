@@ -6,9 +6,9 @@ use burn::module::Module;
 use burn::tensor::activation::{relu, softmax};
 use burn::tensor::{Device, Tensor};
 
+use crate::LossError;
 use crate::loss::{LossTarget, impl_loss, mask_to, or_panic};
 use crate::segmentation::{Mode, checked, one_hot, to_ncs};
-use crate::LossError;
 
 /// Configuration of a [`LovaszLoss`]; smp's `LovaszLoss` options.
 #[derive(Config, Debug)]
@@ -25,7 +25,9 @@ pub struct LovaszLossConfig {
 impl LovaszLossConfig {
     /// Initializes a [`LovaszLoss`].
     pub fn init(&self, _device: &Device) -> LovaszLoss {
-        LovaszLoss { options: self.clone() }
+        LovaszLoss {
+            options: self.clone(),
+        }
     }
 
     /// Initializes a [`LovaszLoss`] (every option combination is valid).
@@ -106,13 +108,20 @@ fn sorted_dot<const D: usize>(
 ) -> Tensor<D> {
     let last = D - 1;
     let key = match &valid {
-        Some(v) => errors.clone().detach().mask_fill(v.clone().equal_elem(0.0), f64::NEG_INFINITY),
+        Some(v) => errors
+            .clone()
+            .detach()
+            .mask_fill(v.clone().equal_elem(0.0), f64::NEG_INFINITY),
         None => errors.clone().detach(),
     };
     let perm = key.argsort_descending(last);
     let errors_sorted = errors.gather(last, perm.clone());
     let grad = lovasz_grad(truth.gather(last, perm.clone()));
-    let contribution = if hinge { relu(errors_sorted) } else { errors_sorted };
+    let contribution = if hinge {
+        relu(errors_sorted)
+    } else {
+        errors_sorted
+    };
     let terms = contribution * grad;
     let terms = match valid {
         Some(v) => terms * v.gather(last, perm),
@@ -123,7 +132,11 @@ fn sorted_dot<const D: usize>(
 
 impl LovaszLoss {
     /// The loss; panics with a message naming expected and actual values on bad input.
-    pub fn forward<const D: usize, const T: usize>(&self, input: Tensor<D>, target: impl LossTarget<T>) -> Tensor<1> {
+    pub fn forward<const D: usize, const T: usize>(
+        &self,
+        input: Tensor<D>,
+        target: impl LossTarget<T>,
+    ) -> Tensor<1> {
         or_panic(self.try_forward(input, target))
     }
 
@@ -144,12 +157,16 @@ impl LovaszLoss {
                 // Hinge over every channel and pixel of a group, as smp flattens them.
                 let logits: Tensor<2> = input.reshape([groups as i64, -1]);
                 let t: Tensor<2> = target.reshape(logits.dims());
-                let valid = o.ignore_index.map(|i| mask_to(t.clone().not_equal_elem(i as f64), dtype));
+                let valid = o
+                    .ignore_index
+                    .map(|i| mask_to(t.clone().not_equal_elem(i as f64), dtype));
                 let t = match &valid {
                     Some(v) => t * v.clone(),
                     None => t,
                 };
-                let errors = (logits * t.clone().mul_scalar(2.0).sub_scalar(1.0)).neg().add_scalar(1.0);
+                let errors = (logits * t.clone().mul_scalar(2.0).sub_scalar(1.0))
+                    .neg()
+                    .add_scalar(1.0);
                 Ok(sorted_dot(errors, t, valid, true).mean())
             }
             Mode::Multiclass => {
@@ -166,7 +183,9 @@ impl LovaszLoss {
                     )
                 };
                 let p = probs.dims()[2];
-                let valid = o.ignore_index.map(|i| mask_to(ids.clone().not_equal_elem(i as f64), dtype));
+                let valid = o
+                    .ignore_index
+                    .map(|i| mask_to(ids.clone().not_equal_elem(i as f64), dtype));
                 let fg = one_hot(ids, c);
                 let fg = match &valid {
                     Some(v) => fg * v.clone(),

@@ -5,7 +5,7 @@ use burn::tensor::activation::{log_sigmoid, log_softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::LossError;
-use crate::loss::{LossTarget, cast_to, check_range, constant, mask_to};
+use crate::loss::{LossTarget, cast_to, check_range, check_weights, constant, mask_to};
 use crate::segmentation::{Mode, checked, flatten};
 
 /// The options of an overlap loss, validated once at `init`.
@@ -58,34 +58,21 @@ impl Overlap {
                 }
             }
         }
-        if let Some(w) = &self.class_weights {
-            if w.is_empty() || w.iter().any(|w| !(*w >= 0.0 && w.is_finite())) || w.iter().sum::<f64>() <= 0.0 {
-                return Err(LossError::Invalid {
-                    loss: name,
-                    field: "class_weights",
-                    value: format!("{w:?}"),
-                    expected: "expected finite weights ≥ 0 with a positive sum".into(),
-                });
-            }
-        }
-        if let Some(c) = &self.classes {
-            if c.is_empty() {
-                return Err(LossError::Invalid {
-                    loss: name,
-                    field: "classes",
-                    value: "[]".into(),
-                    expected: "expected at least one class index".into(),
-                });
-            }
+        check_weights(name, "class_weights", self.class_weights.as_deref(), true)?;
+        if self.classes.as_ref().is_some_and(Vec::is_empty) {
+            return Err(LossError::Invalid {
+                loss: name,
+                field: "classes",
+                value: "[]".into(),
+                expected: "expected at least one class index".into(),
+            });
         }
         Ok(())
     }
 
     /// The class weights as a constant tensor (stored in the module, so it moves with it).
     pub fn weights_tensor(&self, device: &Device) -> Option<Tensor<1>> {
-        self.class_weights
-            .as_ref()
-            .map(|w| constant(w, device))
+        self.class_weights.as_ref().map(|w| constant(w, device))
     }
 
     pub fn forward<const D: usize, const T: usize>(
@@ -97,21 +84,23 @@ impl Overlap {
         let name = self.name;
         let (input, target) = checked(name, self.mode, input, target, self.ignore_index)?;
         let channels = input.dims()[1];
-        for (field, len) in [
-            ("class_weights", self.class_weights.as_ref().map(Vec::len)),
-        ] {
-            if let Some(len) = len {
-                if len != channels {
-                    return Err(LossError::Shape {
-                        loss: name,
-                        what: format!("length of `{field}`"),
-                        expected: format!("{channels} (the input's classes, dim 1)"),
-                        actual: len.to_string(),
-                    });
-                }
+        for (field, len) in [("class_weights", self.class_weights.as_ref().map(Vec::len))] {
+            if let Some(len) = len
+                && len != channels
+            {
+                return Err(LossError::Shape {
+                    loss: name,
+                    what: format!("length of `{field}`"),
+                    expected: format!("{channels} (the input's classes, dim 1)"),
+                    actual: len.to_string(),
+                });
             }
         }
-        if let Some(c) = self.classes.as_ref().and_then(|c| c.iter().find(|&&c| c >= channels)) {
+        if let Some(c) = self
+            .classes
+            .as_ref()
+            .and_then(|c| c.iter().find(|&&c| c >= channels))
+        {
             return Err(LossError::Invalid {
                 loss: name,
                 field: "classes",

@@ -63,14 +63,22 @@ pub(crate) fn checked<const D: usize, const T: usize>(
                     loss,
                     what: "binary-mode input channels (dim 1)".into(),
                     expected: "1".into(),
-                    actual: format!("{} (input {dims:?}; use multiclass or multilabel mode)", dims[1]),
+                    actual: format!(
+                        "{} (input {dims:?}; use multiclass or multilabel mode)",
+                        dims[1]
+                    ),
                 });
             }
             let squeezed: Vec<usize> = [&dims[..1], &dims[2..]].concat();
             if tdims.as_slice() != dims.as_slice() {
                 check_shape(loss, "binary-mode target shape", &squeezed, &tdims).map_err(|e| {
                     match e {
-                        LossError::Shape { loss, what, expected, actual } => LossError::Shape {
+                        LossError::Shape {
+                            loss,
+                            what,
+                            expected,
+                            actual,
+                        } => LossError::Shape {
                             loss,
                             what,
                             expected: format!("{dims:?} or {expected}"),
@@ -83,7 +91,12 @@ pub(crate) fn checked<const D: usize, const T: usize>(
         }
         Mode::Multiclass => {
             let expected: Vec<usize> = [&dims[..1], &dims[2..]].concat();
-            check_shape(loss, "multiclass-mode target shape (input shape without C)", &expected, &tdims)?;
+            check_shape(
+                loss,
+                "multiclass-mode target shape (input shape without C)",
+                &expected,
+                &tdims,
+            )?;
             check_classes(loss, &target, dims[1], ignore_index)?;
         }
         Mode::Multilabel => check_shape(loss, "multilabel-mode target shape", &dims, &tdims)?,
@@ -103,7 +116,9 @@ pub(crate) fn one_hot(ids: Tensor<3>, classes: usize) -> Tensor<3> {
     let dtype = ids.dtype();
     let device = ids.device();
     let range = Tensor::<1, Int>::arange(0..classes as i64, &device).float();
-    let range = crate::loss::cast_to(range, dtype).reshape([1, classes, 1]).expand([n, classes, s]);
+    let range = crate::loss::cast_to(range, dtype)
+        .reshape([1, classes, 1])
+        .expand([n, classes, s]);
     mask_to(ids.expand([n, classes, s]).equal(range), dtype)
 }
 
@@ -166,13 +181,22 @@ mod tests {
         let dice = DiceLossConfig::new(Mode::Multiclass).init(&Device::default());
         let target = Tensor::<3, Int>::from_ints([[[0, 1], [5, 2]]], &Device::default());
         let err = dice.try_forward(logits([1, 3, 2, 2]), target).unwrap_err();
-        assert!(matches!(err, LossError::TargetOutOfRange { value, classes: 3, .. } if value == 5.0), "{err}");
-        assert!(err.to_string().contains("target class 5 is out of range for 3 classes"), "{err}");
+        assert!(
+            matches!(err, LossError::TargetOutOfRange { value, classes: 3, .. } if value == 5.0),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("target class 5 is out of range for 3 classes"),
+            "{err}"
+        );
     }
 
     #[test]
     fn ignore_index_is_not_out_of_range() {
-        let dice = DiceLossConfig::new(Mode::Multiclass).with_ignore_index(Some(255)).init(&Device::default());
+        let dice = DiceLossConfig::new(Mode::Multiclass)
+            .with_ignore_index(Some(255))
+            .init(&Device::default());
         let target = Tensor::<3, Int>::from_ints([[[0, 1], [255, 2]]], &Device::default());
         assert!(dice.try_forward(logits([1, 3, 2, 2]), target).is_ok());
         let target = Tensor::<3, Int>::from_ints([[[0, 1], [254, 2]]], &Device::default());
@@ -183,7 +207,12 @@ mod tests {
     #[test]
     fn mismatched_shapes_name_expected_and_actual() {
         let dice = DiceLossConfig::new(Mode::Multilabel).init(&Device::default());
-        let err = dice.try_forward(logits([2, 3, 4, 4]), Tensor::<4>::zeros([2, 3, 4, 5], &Device::default())).unwrap_err();
+        let err = dice
+            .try_forward(
+                logits([2, 3, 4, 4]),
+                Tensor::<4>::zeros([2, 3, 4, 5], &Device::default()),
+            )
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "dice: multilabel-mode target shape: expected [2, 3, 4, 4], got [2, 3, 4, 5]"
@@ -194,12 +223,30 @@ mod tests {
     fn a_mode_that_does_not_fit_the_ranks_is_refused() {
         // Multiclass wants [N, H, W] class indices, not a [N, C, H, W] mask.
         let dice = DiceLossConfig::new(Mode::Multiclass).init(&Device::default());
-        let err = dice.try_forward(logits([2, 3, 4, 4]), Tensor::<4>::zeros([2, 3, 4, 4], &Device::default())).unwrap_err();
-        assert!(err.to_string().contains("expected [2, 4, 4], got [2, 3, 4, 4]"), "{err}");
+        let err = dice
+            .try_forward(
+                logits([2, 3, 4, 4]),
+                Tensor::<4>::zeros([2, 3, 4, 4], &Device::default()),
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("expected [2, 4, 4], got [2, 3, 4, 4]"),
+            "{err}"
+        );
         // Binary wants one channel.
         let dice = DiceLossConfig::new(Mode::Binary).init(&Device::default());
-        let err = dice.try_forward(logits([2, 3, 4, 4]), Tensor::<4>::zeros([2, 3, 4, 4], &Device::default())).unwrap_err();
-        assert!(err.to_string().contains("binary-mode input channels (dim 1): expected 1, got 3"), "{err}");
+        let err = dice
+            .try_forward(
+                logits([2, 3, 4, 4]),
+                Tensor::<4>::zeros([2, 3, 4, 4], &Device::default()),
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("binary-mode input channels (dim 1): expected 1, got 3"),
+            "{err}"
+        );
     }
 
     #[test]

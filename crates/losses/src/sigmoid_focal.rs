@@ -34,7 +34,9 @@ impl SigmoidFocalLossConfig {
     /// Initializes a [`SigmoidFocalLoss`], or names the invalid option.
     pub fn try_init(&self, _device: &Device) -> Result<SigmoidFocalLoss, LossError> {
         self.check()?;
-        Ok(SigmoidFocalLoss { options: self.clone() })
+        Ok(SigmoidFocalLoss {
+            options: self.clone(),
+        })
     }
 
     /// Checks every option without touching a device.
@@ -86,7 +88,11 @@ pub struct SigmoidFocalLoss {
 
 impl SigmoidFocalLoss {
     /// The loss; panics with a message naming expected and actual values on bad input.
-    pub fn forward<const D: usize, const T: usize>(&self, input: Tensor<D>, target: impl LossTarget<T>) -> Tensor<1> {
+    pub fn forward<const D: usize, const T: usize>(
+        &self,
+        input: Tensor<D>,
+        target: impl LossTarget<T>,
+    ) -> Tensor<1> {
         or_panic(self.try_forward(input, target))
     }
 
@@ -99,14 +105,21 @@ impl SigmoidFocalLoss {
         let o = &self.options;
         let input = upcast(input);
         let target = target.into_float(input.dtype());
-        check_shape("sigmoid_focal", "target shape", &input.dims(), &target.dims())?;
+        check_shape(
+            "sigmoid_focal",
+            "target shape",
+            &input.dims(),
+            &target.dims(),
+        )?;
         let t: Tensor<D> = target.reshape(input.dims());
         let p = sigmoid(input.clone());
         let ce = bce_with_logits(input, t.clone(), None);
         let p_t = p.clone() * t.clone() + p.neg().add_scalar(1.0) * t.clone().neg().add_scalar(1.0);
         let mut loss = ce * p_t.neg().add_scalar(1.0).powf_scalar(o.gamma);
         if o.alpha >= 0.0 {
-            loss = (t.clone().mul_scalar(o.alpha) + t.neg().add_scalar(1.0).mul_scalar(1.0 - o.alpha)) * loss;
+            loss = (t.clone().mul_scalar(o.alpha)
+                + t.neg().add_scalar(1.0).mul_scalar(1.0 - o.alpha))
+                * loss;
         }
         Ok(o.reduction.apply(loss))
     }

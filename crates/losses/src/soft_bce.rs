@@ -7,7 +7,8 @@ use burn::tensor::activation::log_sigmoid;
 use burn::tensor::{Device, Tensor};
 
 use crate::loss::{
-    LossTarget, cast_to, check_range, check_shape, constant, impl_loss, mask_to, or_panic, upcast,
+    LossTarget, cast_to, check_range, check_shape, check_weights, constant, impl_loss, mask_to,
+    or_panic, upcast,
 };
 use crate::{LossError, Reduction};
 
@@ -69,19 +70,8 @@ impl SoftBceWithLogitsLossConfig {
         if let Some(f) = self.smooth_factor {
             check_range("soft_bce", "smooth_factor", f, 0.0, 1.0)?;
         }
-        for (field, values) in [("pos_weight", &self.pos_weight), ("weight", &self.weight)] {
-            if let Some(v) = values {
-                if v.is_empty() || v.iter().any(|w| !(w.is_finite() && *w >= 0.0)) {
-                    return Err(LossError::Invalid {
-                        loss: "soft_bce",
-                        field,
-                        value: format!("{v:?}"),
-                        expected: "expected one finite value ≥ 0 per channel".into(),
-                    });
-                }
-            }
-        }
-        Ok(())
+        check_weights("soft_bce", "pos_weight", self.pos_weight.as_deref(), false)?;
+        check_weights("soft_bce", "weight", self.weight.as_deref(), false)
     }
 }
 
@@ -131,7 +121,11 @@ pub(crate) fn per_channel<const D: usize>(
         return Err(LossError::Shape {
             loss,
             what: format!("length of `{field}` (one per channel, input dim 1)"),
-            expected: if D < 2 { "an input of rank ≥ 2".into() } else { dims[1].to_string() },
+            expected: if D < 2 {
+                "an input of rank ≥ 2".into()
+            } else {
+                dims[1].to_string()
+            },
             actual: c.to_string(),
         });
     }
@@ -171,7 +165,10 @@ impl SoftBceWithLogitsLoss {
             None => None,
         };
         let soft = match self.smooth_factor {
-            Some(f) => target.clone().mul_scalar(1.0 - f) + target.clone().neg().add_scalar(1.0).mul_scalar(f),
+            Some(f) => {
+                target.clone().mul_scalar(1.0 - f)
+                    + target.clone().neg().add_scalar(1.0).mul_scalar(f)
+            }
             None => target.clone(),
         };
         let mut loss = bce_with_logits(input, soft, pos_weight);

@@ -8,8 +8,8 @@ use burn::module::Module;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
 
-use crate::loss::{LossTarget, check_range, check_shape, impl_loss, or_panic, upcast};
 use crate::LossError;
+use crate::loss::{LossTarget, check_range, check_shape, impl_loss, or_panic, upcast};
 
 /// PyTorch's `F.binary_cross_entropy(p, t, reduction="none")` on probabilities, with its
 /// exact gradient. Forward: `−(t·max(ln p, −100) + (1 − t)·max(ln(1 − p), −100))`. PyTorch's
@@ -191,7 +191,11 @@ pub struct TutorialFocalLoss {
 
 impl TutorialFocalLoss {
     /// The loss; panics with a message naming expected and actual values on bad input.
-    pub fn forward<const D: usize, const T: usize>(&self, input: Tensor<D>, target: impl LossTarget<T>) -> Tensor<1> {
+    pub fn forward<const D: usize, const T: usize>(
+        &self,
+        input: Tensor<D>,
+        target: impl LossTarget<T>,
+    ) -> Tensor<1> {
         or_panic(self.try_forward(input, target))
     }
 
@@ -203,7 +207,13 @@ impl TutorialFocalLoss {
     ) -> Result<Tensor<1>, LossError> {
         let (p, t) = flat_probs("tutorial_focal", input, target)?;
         let bce = binary_cross_entropy(p, t).mean();
-        let term = bce.clone().neg().exp().neg().add_scalar(1.0).powf_scalar(self.gamma);
+        let term = bce
+            .clone()
+            .neg()
+            .exp()
+            .neg()
+            .add_scalar(1.0)
+            .powf_scalar(self.gamma);
         Ok(term.mul_scalar(self.alpha) * bce)
     }
 }

@@ -8,7 +8,14 @@ use burn::tensor::{Device, FloatDType};
 #[test]
 fn f16_inputs_give_the_f32_answer() {
     let mut device = Device::flex();
-    device.configure(FloatDType::F16).expect("f16 before any tensor");
+    device
+        .configure(FloatDType::F16)
+        .expect("f16 before any tensor");
     let failures = common::half::check_half(&device, 1e-3, 2e-2);
-    assert!(failures.is_empty(), "{} cases differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} cases differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

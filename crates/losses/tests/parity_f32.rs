@@ -8,7 +8,13 @@ use burn::tensor::Device;
 #[test]
 fn every_loss_matches_pytorch_in_f32() {
     let device = Device::flex();
-    let failures = common::parity::check_all(&device.autodiff(), common::parity::Reference::F32, 1e-4);
+    let failures =
+        common::parity::check_all(&device.autodiff(), common::parity::Reference::F32, 1e-4);
     let total = common::parity::load_cases().len();
-    assert!(failures.is_empty(), "{} of {total} cases differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {total} cases differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -25,11 +25,11 @@ fn floats(v: &Value) -> Vec<f64> {
 }
 
 fn cases() -> Vec<Case> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/fixtures/schedulers/torch_sequences.json"
-    );
-    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    // The run-time variable (set by cargo test), so a binary built from another checkout
+    // sharing the target dir reads this checkout's fixture.
+    let root = std::env::var("CARGO_MANIFEST_DIR").unwrap_or(env!("CARGO_MANIFEST_DIR").into());
+    let path = format!("{root}/../../tests/fixtures/schedulers/torch_sequences.json");
+    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert!(fixture["torch"].as_str().unwrap().starts_with("2.9"));
     fixture["cases"]
         .as_array()

@@ -12,12 +12,12 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use burn::lr_scheduler::LrSchedulerRecord;
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::GradientsParams;
 use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Device, Int, Tensor};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kindling::Interval;
+use kindling::losses::{AnyLoss, LossConfig};
 use kindling::schedulers::Scheduler;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -182,7 +182,8 @@ pub fn run(cfg: &ClassifyRun) -> Result<Outcome> {
     }
     let resumed_from = history.len();
 
-    let loss_fn = CrossEntropyLossConfig::new().init(&train_device);
+    let loss_fn = classification_loss(&cfg.run.loss, dataset.classes.len(), &train_device)?;
+    let eval_loss = classification_loss(&cfg.run.loss, dataset.classes.len(), &device)?;
     let current_lr = |s: &Option<(Interval, Scheduler)>| {
         s.as_ref().map_or(cfg.run.optimizer.lr, |(_, s)| s.lr())
     };
@@ -207,7 +208,9 @@ pub fn run(cfg: &ClassifyRun) -> Result<Outcome> {
             let (images, labels) = data::batch(&samples, size, &train_device);
             let logits = model.forward(images);
             let batch_correct = count_correct(&logits, &labels);
-            let loss = loss_fn.forward(logits, labels);
+            let loss = loss_fn.try_forward(logits, labels).with_context(|| {
+                format!("computing the loss at epoch {epoch}, step {}", step + 1)
+            })?;
             let loss_value: f64 = loss.clone().into_scalar::<f32>().into();
             if !loss_value.is_finite() {
                 bail!(
@@ -240,7 +243,8 @@ pub fn run(cfg: &ClassifyRun) -> Result<Outcome> {
         train_seconds += epoch_train_seconds;
         bar.finish_and_clear();
 
-        let (val_loss, val_accuracy) = evaluate(&model, &dataset.val, size, batch_size, &device);
+        let (val_loss, val_accuracy) =
+            evaluate(&model, &dataset.val, size, batch_size, &eval_loss, &device)?;
         if let Some((Interval::Epoch, s)) = schedule.as_mut() {
             s.step_with_metric(val_loss)
                 .with_context(|| format!("stepping the scheduler after epoch {epoch}"))?;
@@ -344,27 +348,47 @@ fn check_resumable(
     Ok(())
 }
 
+/// The configured loss, checked once on a two-sample batch so that a loss that does not fit
+/// classification (`[N, C]` logits, `[N]` class indices) fails before training, naming why.
+fn classification_loss(config: &LossConfig, classes: usize, device: &Device) -> Result<AnyLoss> {
+    let loss = config.init(device).context("building the loss")?;
+    let logits = Tensor::<2>::zeros([2, classes], device);
+    let labels = Tensor::<1, Int>::from_ints([0, (classes > 1) as i32], device);
+    loss.try_forward(logits, labels).with_context(|| {
+        format!(
+            "loss `{}` does not fit classification ([N, C] logits, [N] class indices); \
+             try cross_entropy, focal (mode = \"multiclass\") or softmax_focal",
+            config.name()
+        )
+    })?;
+    Ok(loss)
+}
+
 /// Mean loss and accuracy over `samples`, on the plain (non-autodiff) device, in eval mode.
 fn evaluate(
     model: &SmallCnn,
     samples: &[Sample],
     size: u32,
     batch_size: usize,
+    loss_fn: &AnyLoss,
     device: &Device,
-) -> (f64, f64) {
+) -> Result<(f64, f64)> {
     let model = model.valid();
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
     let (mut loss_sum, mut correct) = (0.0f64, 0usize);
     for chunk in samples.chunks(batch_size) {
         let refs: Vec<&Sample> = chunk.iter().collect();
         let (images, labels) = data::batch(&refs, size, device);
         let logits = model.forward(images);
         correct += count_correct(&logits, &labels);
-        let loss: f64 = loss_fn.forward(logits, labels).into_scalar::<f32>().into();
+        let loss: f64 = loss_fn
+            .try_forward(logits, labels)
+            .context("computing the validation loss")?
+            .into_scalar::<f32>()
+            .into();
         loss_sum += loss * chunk.len() as f64;
     }
     let n = samples.len().max(1) as f64;
-    (loss_sum / n, correct as f64 / n)
+    Ok((loss_sum / n, correct as f64 / n))
 }
 
 fn count_correct(logits: &Tensor<2>, labels: &Tensor<1, Int>) -> usize {

@@ -35,7 +35,11 @@ pub fn check_half(device: &Device, rtol: f64, grad_rtol: f64) -> Vec<String> {
         .iter()
         .filter_map(|case| {
             let input = rounded(&case.input, &device);
-            let target = if case.target_int { case.target.clone() } else { rounded(&case.target, &device) };
+            let target = if case.target_int {
+                case.target.clone()
+            } else {
+                rounded(&case.target, &device)
+            };
             let half = evaluate(case, &device, None, &input, &target);
             let full = evaluate(case, &device, Some(DType::F32), &input, &target);
             match (half, full) {
@@ -43,8 +47,17 @@ pub fn check_half(device: &Device, rtol: f64, grad_rtol: f64) -> Vec<String> {
                     if half.grad.iter().chain(&half.value).any(|v| !v.is_finite()) {
                         return Some(format!("{}: non-finite value or gradient", case.name));
                     }
-                    compare(&case.name, &Outcome { value: half.value, grad: vec![] }, &full.value, &[], rtol)
-                        .or_else(|| grad_mismatch(&case.name, &half.grad, &full.grad, grad_rtol))
+                    compare(
+                        &case.name,
+                        &Outcome {
+                            value: half.value,
+                            grad: vec![],
+                        },
+                        &full.value,
+                        &[],
+                        rtol,
+                    )
+                    .or_else(|| grad_mismatch(&case.name, &half.grad, &full.grad, grad_rtol))
                 }
                 (Err(e), _) | (_, Err(e)) => Some(format!("{}: {e}", case.name)),
             }

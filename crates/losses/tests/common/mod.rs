@@ -1,3 +1,3 @@
 #![allow(dead_code)] // each test binary uses part of the shared helpers
-pub mod parity;
 pub mod half;
+pub mod parity;

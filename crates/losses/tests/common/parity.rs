@@ -34,7 +34,11 @@ pub enum Reference {
 
 /// The fixture file, from the workspace root.
 pub fn fixture_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // The run-time variable (set by cargo test), so a binary built from another checkout
+    // sharing the target dir reads this checkout's fixture.
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
         .join("../..")
         .join("tests/fixtures/losses/cases.json")
 }
@@ -86,7 +90,10 @@ pub struct Outcome {
 }
 
 fn read(t: Tensor<1>) -> Vec<f64> {
-    t.into_data().convert::<f64>().try_into_vec::<f64>().expect("f64 data")
+    t.into_data()
+        .convert::<f64>()
+        .try_into_vec::<f64>()
+        .expect("f64 data")
 }
 
 fn eval<const D: usize, const T: usize>(
@@ -105,7 +112,8 @@ fn eval<const D: usize, const T: usize>(
     .require_grad();
     let out = if case.target_int {
         let ids: Vec<i64> = target.iter().map(|&v| v as i64).collect();
-        let t = Tensor::<T, Int>::from_data(TensorData::new(ids, case.target_shape.clone()), device);
+        let t =
+            Tensor::<T, Int>::from_data(TensorData::new(ids, case.target_shape.clone()), device);
         loss.try_forward(x.clone(), t)
     } else {
         let data = TensorData::new(target.to_vec(), case.target_shape.clone());
@@ -160,7 +168,11 @@ pub fn worst(actual: &[f64], expected: &[f64], rtol: f64, floor: f64) -> (f64, u
         .enumerate()
         .map(|(i, (a, b))| {
             let bound = rtol * b.abs().max(floor);
-            let ratio = if a.is_finite() { (a - b).abs() / bound } else { f64::INFINITY };
+            let ratio = if a.is_finite() {
+                (a - b).abs() / bound
+            } else {
+                f64::INFINITY
+            };
             (ratio, i)
         })
         .fold((0.0, 0), |acc, x| if x.0 > acc.0 { x } else { acc })
@@ -170,7 +182,13 @@ pub fn worst(actual: &[f64], expected: &[f64], rtol: f64, floor: f64) -> (f64, u
 /// relatively (floor 1e-12 for exact zeros); a gradient component relatively to itself, with a
 /// floor of 1e-3 × the gradient's largest component, since a component that is tiny next to
 /// the others carries no relative precision in float arithmetic.
-pub fn compare(name: &str, got: &Outcome, value: &[f64], grad: &[f64], rtol: f64) -> Option<String> {
+pub fn compare(
+    name: &str,
+    got: &Outcome,
+    value: &[f64],
+    grad: &[f64],
+    rtol: f64,
+) -> Option<String> {
     let (v, vi) = worst(&got.value, value, rtol, 1e-12);
     let scale = grad.iter().fold(0.0f64, |m, g| m.max(g.abs()));
     let (g, gi) = worst(&got.grad, grad, rtol, (scale * 1e-3).max(1e-300));
