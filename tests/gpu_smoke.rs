@@ -65,3 +65,18 @@ fn wgpu_f16_trains_like_flex_f32() {
 fn wgpu_f32_trains_like_flex_f32() {
     smoke_on_wgpu("f32");
 }
+
+/// The losses' fixture cases on wgpu: f16 inputs give the device's f32 answer within 1e-3.
+#[test]
+fn wgpu_losses_in_f16_match_f32() {
+    let (_, err) = run_ok(xtask().args(["check-losses", "--device", "wgpu", "--dtype", "f16"]));
+    eprintln!("{err}");
+}
+
+/// The losses' fixture cases on wgpu in f32 against PyTorch's f32 numbers.
+#[test]
+#[ignore = "a second set of kernels; .ci/run runs it when time allows"]
+fn wgpu_losses_in_f32_match_pytorch() {
+    let (_, err) = run_ok(xtask().args(["check-losses", "--device", "wgpu", "--dtype", "f32"]));
+    eprintln!("{err}");
+}

@@ -58,12 +58,8 @@ pub fn check_gpu(args: &CheckGpuArgs) -> Result<()> {
 /// Creates `target/tch-venv` with PyPI's torch 2.9.0 (what tch 0.22 links against) and runs
 /// the smoke test on `Device::libtorch()`.
 pub fn check_tch() -> Result<()> {
-    let target = target_dir();
-    let venv = target.join("tch-venv");
-    let python = venv.join("bin").join("python3");
-    if !python.exists() {
-        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-    }
+    let python = ensure_torch_venv()?;
+    let venv = target_dir().join("tch-venv");
     let has_torch = Command::new(&python)
         .args([
             "-c",
@@ -71,13 +67,7 @@ pub fn check_tch() -> Result<()> {
         ])
         .status()
         .is_ok_and(|s| s.success());
-    if !has_torch {
-        eprintln!(
-            "check-tch: installing torch==2.9.0 into {} (~3 GB)",
-            venv.display()
-        );
-        run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "torch==2.9.0"]))?;
-    }
+    ensure!(has_torch, "torch 2.9.0 is missing from {}", venv.display());
     let out = Command::new(&python)
         .args([
             "-c",
@@ -104,6 +94,28 @@ pub fn check_tch() -> Result<()> {
         .env("LD_LIBRARY_PATH", ld))
 }
 
+/// `$CARGO_TARGET_DIR/tch-venv` with PyPI's torch 2.9.0, created on first use; returns its
+/// `python3`.
+pub fn ensure_torch_venv() -> Result<PathBuf> {
+    let venv = target_dir().join("tch-venv");
+    let python = venv.join("bin").join("python3");
+    if !python.exists() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
+    let has_torch = Command::new(&python)
+        .args([
+            "-c",
+            "import torch; assert torch.__version__.startswith('2.9.0')",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_torch {
+        eprintln!("installing torch==2.9.0 into {} (~3 GB)", venv.display());
+        run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "torch==2.9.0"]))?;
+    }
+    Ok(python)
+}
+
 fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
@@ -114,7 +126,8 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("target"))
 }
 
-fn workspace_root() -> PathBuf {
+/// The workspace's root folder.
+pub fn workspace_root() -> PathBuf {
     // Cargo sets the variable at run time too; preferring it keeps a binary that another
     // checkout sharing the target dir built pointing at this checkout's files.
     std::env::var_os("CARGO_MANIFEST_DIR")
@@ -150,6 +163,7 @@ const EXAMPLES: &[(&str, &[&str])] = &[
         &["--config", "examples/hyperparameters.toml", "--lr", "0.1"],
     ),
     ("schedulers", &[]),
+    ("custom_loss", &[]),
 ];
 
 /// The project's test command: formatting, lints, every test on Flex, and the examples.

@@ -2,6 +2,8 @@
 //!
 //! The binary (`cargo xtask …`) is a thin command-line layer over these modules.
 
+pub mod bench;
+pub mod check_losses;
 pub mod checkpoint;
 pub mod checks;
 pub mod classify;

@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use kindling::{RUN_FLAG_KEYS, document_defaults};
+use xtask::bench::losses::{self, LossBenchArgs};
+use xtask::check_losses::{self, CheckLossesArgs};
 use xtask::checks::{self, CheckGpuArgs, TestArgs};
 use xtask::classify::{self, CLASSIFY_FLAG_KEYS, ClassifyArgs, ClassifyRun};
 use xtask::lr::{self, LrArgs};
@@ -32,8 +34,21 @@ enum Cmd {
     CheckGpu(CheckGpuArgs),
     /// Install torch 2.9.0 in a venv under target/ and run the smoke test on libtorch
     CheckTch,
+    /// The losses' PyTorch fixture cases on one device and dtype
+    CheckLosses(CheckLossesArgs),
     /// The project's tests: cargo fmt --check, clippy -D warnings, all tests, examples
     Test(TestArgs),
+    /// Benchmarks against the Python references, side by side in one run
+    Bench {
+        #[command(subcommand)]
+        what: Bench,
+    },
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Forward + backward of every loss on Flex and in PyTorch (CPU, same threads)
+    Losses(LossBenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -119,6 +134,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::CheckGpu(args) => checks::check_gpu(&args),
         Cmd::CheckTch => checks::check_tch(),
+        Cmd::CheckLosses(args) => {
+            // SAFETY: still single-threaded, as above.
+            unsafe { kindling::set_burn_default_device(args.device) };
+            let n = check_losses::run(&args)?;
+            eprintln!(
+                "check-losses: all {n} cases agree on {} {}",
+                args.device, args.dtype
+            );
+            Ok(())
+        }
         Cmd::Test(args) => checks::test_all(&args),
+        Cmd::Bench {
+            what: Bench::Losses(args),
+        } => losses::run(&args).map(|_| ()),
     }
 }

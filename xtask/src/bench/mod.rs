@@ -1,0 +1,58 @@
+//! `cargo xtask bench …`: our implementation and the Python reference, side by side in one
+//! run, with the ratio printed.
+
+pub mod losses;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context, Result, ensure};
+
+/// Median of `samples` (milliseconds).
+pub fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    let n = samples.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        samples[n / 2]
+    } else {
+        (samples[n / 2 - 1] + samples[n / 2]) / 2.0
+    }
+}
+
+/// Sizes the global rayon pool, which Flex computes on; must run before any tensor op.
+pub fn set_threads(threads: usize) -> Result<()> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .context("sizing the rayon thread pool (it was already started)")
+}
+
+/// The venv with torch 2.9.0, torchvision 0.24.0 and segmentation_models_pytorch 0.6.0 that
+/// the loss fixtures were made with: `$CARGO_TARGET_DIR/tch-venv` (shared with `check-tch`),
+/// created and filled on first use.
+pub fn torch_python() -> Result<PathBuf> {
+    let python = crate::checks::ensure_torch_venv()?;
+    let ok = Command::new(&python)
+        .args([
+            "-c",
+            "import torchvision, segmentation_models_pytorch as smp; \
+             assert torchvision.__version__.startswith('0.24.0') and smp.__version__ == '0.6.0'",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("bench: installing torchvision 0.24.0 and segmentation-models-pytorch 0.6.0");
+        let status = Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet"])
+            .args(["torchvision==0.24.0", "segmentation-models-pytorch==0.6.0"])
+            .status()
+            .context("running pip")?;
+        ensure!(
+            status.success(),
+            "pip could not install the reference packages"
+        );
+    }
+    Ok(python)
+}
