@@ -64,6 +64,9 @@ fn train(loss_fn: &impl Loss<Tensor<4>, Tensor<4>>, device: &Device) -> anyhow::
     Ok((first, last))
 }
 
+/// One training run: builds its loss on the device and trains with it.
+type TrainRun = dyn Fn(&Device) -> anyhow::Result<(f32, f32)>;
+
 fn main() -> anyhow::Result<()> {
     let device =
         kindling::init_device(kindling::DeviceSpec::Flex, kindling::Precision::F32, 0)?.autodiff();
@@ -83,7 +86,7 @@ fn main() -> anyhow::Result<()> {
     );
 
     // Training takes a function, a closure or a module alike.
-    let runs: [(&str, Box<dyn Fn(&Device) -> anyhow::Result<(f32, f32)>>); 5] = [
+    let runs: [(&str, Box<TrainRun>); 5] = [
         ("my_loss (fn)", Box::new(|d| train(&my_loss, d))),
         (
             "dice (closure)",
