@@ -2,6 +2,7 @@
 //!
 //! The binary (`cargo xtask …`) is a thin command-line layer over these modules.
 
+pub mod augment_grid;
 pub mod bench;
 pub mod check_losses;
 pub mod checkpoint;

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use kindling::{RUN_FLAG_KEYS, document_defaults};
+use xtask::augment_grid::{self, GridArgs};
 use xtask::bench::losses::{self, LossBenchArgs};
 use xtask::check_losses::{self, CheckLossesArgs};
 use xtask::checks::{self, CheckGpuArgs, TestArgs};
@@ -36,6 +37,8 @@ enum Cmd {
     CheckTch,
     /// The losses' PyTorch fixture cases on one device and dtype
     CheckLosses(CheckLossesArgs),
+    /// A grid of augmented versions of one image (boxes and keypoints drawn)
+    AugmentGrid(GridArgs),
     /// The project's tests: cargo fmt --check, clippy -D warnings, all tests, examples
     Test(TestArgs),
     /// Benchmarks against the Python references, side by side in one run
@@ -134,6 +137,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::CheckGpu(args) => checks::check_gpu(&args),
         Cmd::CheckTch => checks::check_tch(),
+        Cmd::AugmentGrid(args) => {
+            let (w, h) = augment_grid::run(&args)?;
+            eprintln!(
+                "wrote {} ({w}×{h}, {} versions)",
+                args.out.display(),
+                args.n
+            );
+            Ok(())
+        }
         Cmd::CheckLosses(args) => {
             // SAFETY: still single-threaded, as above.
             unsafe { kindling::set_burn_default_device(args.device) };

@@ -37,6 +37,7 @@ pub use fs::write_atomic;
 pub use schedule::{Interval, ScheduleConfig};
 
 /// Learning-rate schedules (`kindling-schedulers`).
+pub use kindling_augment as augment;
 pub use kindling_losses as losses;
 pub use kindling_schedulers as schedulers;
 

@@ -34,6 +34,9 @@ pub struct ClassifyConfig {
     pub synthetic_per_class: usize,
     /// Output channels of the model's conv blocks.
     pub widths: Vec<usize>,
+    /// Augmentation pipeline file (.json, .yaml, .toml) applied to training images; its seed
+    /// is combined with the epoch and each image's index.
+    pub augment: Option<PathBuf>,
 }
 
 impl Default for ClassifyRun {
@@ -56,6 +59,7 @@ impl Default for ClassifyRun {
                 on_bad_image: BadImagePolicy::Error,
                 synthetic_per_class: 400,
                 widths: vec![16, 32, 64],
+                augment: None,
             },
         }
     }
@@ -125,6 +129,9 @@ pub struct ClassifyArgs {
     /// Images per class of the generated dataset (without --data)
     #[arg(long)]
     pub synthetic_per_class: Option<usize>,
+    /// Augmentation pipeline file for training images (.json, .yaml, .toml)
+    #[arg(long, value_name = "FILE")]
+    pub augment: Option<PathBuf>,
 }
 
 /// Which configuration key each classify-only flag sets.
@@ -134,6 +141,7 @@ pub const CLASSIFY_FLAG_KEYS: &[(&str, &str)] = &[
     ("image_size", "classify.image_size"),
     ("on_bad_image", "classify.on_bad_image"),
     ("synthetic_per_class", "classify.synthetic_per_class"),
+    ("augment", "classify.augment"),
 ];
 
 impl ClassifyArgs {
@@ -146,7 +154,8 @@ impl ClassifyArgs {
             .set(k("val_fraction"), self.val_fraction)
             .set(k("image_size"), self.image_size)
             .set(k("on_bad_image"), self.on_bad_image)
-            .set(k("synthetic_per_class"), self.synthetic_per_class);
+            .set(k("synthetic_per_class"), self.synthetic_per_class)
+            .set(k("augment"), self.augment.clone());
         out
     }
 

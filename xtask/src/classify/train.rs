@@ -17,6 +17,7 @@ use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Device, Int, Tensor};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kindling::Interval;
+use kindling::augment::{Image, ImageBuf, Pipeline, to_tensor};
 use kindling::losses::{AnyLoss, LossConfig};
 use kindling::schedulers::Scheduler;
 use rand::SeedableRng;
@@ -130,6 +131,20 @@ pub fn run(cfg: &ClassifyRun) -> Result<Outcome> {
         }
     );
 
+    let augment = match &cfg.classify.augment {
+        Some(path) => {
+            let pipeline = Pipeline::from_file(path)
+                .with_context(|| format!("loading the augmentation pipeline {}", path.display()))?;
+            eprintln!("augment: {} (seed {})", path.display(), pipeline.seed());
+            Some(pipeline)
+        }
+        None => None,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.run.workers.max(1))
+        .build()
+        .context("starting the augmentation workers")?;
+
     // What is saved is what replays: the resolved config, without the one-off resume switch.
     let mut replay = cfg.clone();
     replay.run.resume = false;
@@ -205,7 +220,19 @@ pub fn run(cfg: &ClassifyRun) -> Result<Outcome> {
         let mut lr = current_lr(&schedule);
         for (step, indices) in batches.iter().enumerate() {
             let samples: Vec<&Sample> = indices.iter().map(|&i| &dataset.train[i]).collect();
-            let (images, labels) = data::batch(&samples, size, &train_device);
+            let (images, labels) = match &augment {
+                Some(pipeline) => pool.install(|| {
+                    augmented_batch(
+                        pipeline,
+                        &samples,
+                        indices,
+                        size,
+                        epoch as u64,
+                        &train_device,
+                    )
+                })?,
+                None => data::batch(&samples, size, &train_device),
+            };
             let logits = model.forward(images);
             let batch_correct = count_correct(&logits, &labels);
             let loss = loss_fn.try_forward(logits, labels).with_context(|| {
@@ -346,6 +373,46 @@ fn check_resumable(
         );
     }
     Ok(())
+}
+
+/// Augments the training images of a batch (in parallel; sample `i` of the dataset gets the
+/// generator of `(pipeline seed, epoch, i)`, so neither batch composition nor the number of
+/// workers changes it) and stacks them like [`data::batch`].
+fn augmented_batch(
+    pipeline: &Pipeline,
+    samples: &[&Sample],
+    indices: &[usize],
+    size: u32,
+    epoch: u64,
+    device: &Device,
+) -> Result<(Tensor<4>, Tensor<1, Int>)> {
+    use rayon::prelude::*;
+    let s = size as usize;
+    let images = samples
+        .par_iter()
+        .zip(indices.par_iter())
+        .map(|(sample, &index)| {
+            let image = Image::U8(ImageBuf::new(s, s, 3, sample.pixels.clone())?);
+            let out = pipeline.augment_image(image, epoch, index as u64)?;
+            if (out.width(), out.height(), out.channels()) != (s, s, 3) {
+                anyhow::bail!(
+                    "the augmentation pipeline turned a {s}×{s} RGB image into {}×{}×{}; \
+                     end it with a resize or crop to the image size",
+                    out.width(),
+                    out.height(),
+                    out.channels()
+                );
+            }
+            Ok(out)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let images = to_tensor(&images, &data::MEAN, &data::STD, device)?;
+    let labels: Vec<i64> = samples.iter().map(|s| s.label as i64).collect();
+    let labels = Tensor::from_data(
+        burn::tensor::TensorData::new(labels, [samples.len()]),
+        device,
+    );
+    Ok((images, labels))
 }
 
 /// The configured loss, checked once on a two-sample batch so that a loss that does not fit
