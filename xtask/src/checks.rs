@@ -164,6 +164,7 @@ const EXAMPLES: &[(&str, &[&str])] = &[
     ),
     ("schedulers", &[]),
     ("custom_loss", &[]),
+    ("augment", &[]),
 ];
 
 /// The project's test command: formatting, lints, every test on Flex, and the examples.

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use kindling::{RUN_FLAG_KEYS, document_defaults};
 use xtask::augment_grid::{self, GridArgs};
+use xtask::bench::augment::{self as augment_bench, AugmentBenchArgs};
 use xtask::bench::losses::{self, LossBenchArgs};
 use xtask::check_losses::{self, CheckLossesArgs};
 use xtask::checks::{self, CheckGpuArgs, TestArgs};
@@ -52,6 +53,8 @@ enum Cmd {
 enum Bench {
     /// Forward + backward of every loss on Flex and in PyTorch (CPU, same threads)
     Losses(LossBenchArgs),
+    /// Our augmenters vs Albumentations 2.0.8 and imgaug 0.4.0, per op and pipeline
+    Augment(AugmentBenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -160,5 +163,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Bench {
             what: Bench::Losses(args),
         } => losses::run(&args).map(|_| ()),
+        Cmd::Bench {
+            what: Bench::Augment(args),
+        } => augment_bench::run(&args),
     }
 }

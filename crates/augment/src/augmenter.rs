@@ -47,6 +47,11 @@ pub trait Augmenter: Send + Sync + std::fmt::Debug {
     fn validate(&self) -> Result<()>;
     /// Samples parameters with `rng`, applies them, and records them.
     fn augment(&self, sample: Sample, rng: &mut AugRng) -> Result<(Sample, Record)>;
+    /// As [`Augmenter::augment`] without building the record (the training path: same draws,
+    /// same result, no serialisation).
+    fn run(&self, sample: Sample, rng: &mut AugRng) -> Result<Sample> {
+        self.augment(sample, rng).map(|(s, _)| s)
+    }
     /// Applies recorded parameters.
     fn replay(&self, sample: Sample, record: &Record) -> Result<Sample>;
 }
@@ -74,6 +79,10 @@ impl<T: Op> Augmenter for T {
     }
     fn validate(&self) -> Result<()> {
         self.check()
+    }
+    fn run(&self, sample: Sample, rng: &mut AugRng) -> Result<Sample> {
+        let params = self.sample(rng, &sample);
+        self.apply(&params, sample)
     }
     fn augment(&self, sample: Sample, rng: &mut AugRng) -> Result<(Sample, Record)> {
         let params = self.sample(rng, &sample);

@@ -34,6 +34,18 @@ fn replay_children(
     Ok(sample)
 }
 
+fn run_children_unrecorded(
+    children: &[Box<dyn Augmenter>],
+    order: impl IntoIterator<Item = usize>,
+    mut sample: Sample,
+    rng: &mut AugRng,
+) -> Result<Sample> {
+    for i in order {
+        sample = children[i].run(sample, rng)?;
+    }
+    Ok(sample)
+}
+
 fn run_children(
     name: &str,
     children: &[Box<dyn Augmenter>],
@@ -80,6 +92,13 @@ impl Augmenter for Sequential {
         }
         run_children(self.name(), &self.children, order, sample, rng)
     }
+    fn run(&self, sample: Sample, rng: &mut AugRng) -> Result<Sample> {
+        let mut order: Vec<usize> = (0..self.children.len()).collect();
+        if self.random_order {
+            order.shuffle(rng);
+        }
+        run_children_unrecorded(&self.children, order, sample, rng)
+    }
     fn replay(&self, sample: Sample, record: &Record) -> Result<Sample> {
         replay_children(self.name(), &self.children, sample, record)
     }
@@ -104,6 +123,15 @@ impl Augmenter for Sometimes {
         check_probability("sometimes", "p", self.p)?;
         self.then.validate()?;
         self.otherwise.as_ref().map_or(Ok(()), |o| o.validate())
+    }
+    fn run(&self, sample: Sample, rng: &mut AugRng) -> Result<Sample> {
+        if rng.random_bool(self.p) {
+            self.then.run(sample, rng)
+        } else if let Some(o) = &self.otherwise {
+            o.run(sample, rng)
+        } else {
+            Ok(sample)
+        }
     }
     fn augment(&self, sample: Sample, rng: &mut AugRng) -> Result<(Sample, Record)> {
         let hit = rng.random_bool(self.p);
@@ -162,6 +190,10 @@ impl Augmenter for OneOf {
         let i = rng.random_range(0..self.children.len());
         run_children(self.name(), &self.children, [i], sample, rng)
     }
+    fn run(&self, sample: Sample, rng: &mut AugRng) -> Result<Sample> {
+        let i = rng.random_range(0..self.children.len());
+        self.children[i].run(sample, rng)
+    }
     fn replay(&self, sample: Sample, record: &Record) -> Result<Sample> {
         replay_children(self.name(), &self.children, sample, record)
     }
@@ -206,7 +238,22 @@ impl Augmenter for SomeOf {
         }
         self.children.iter().try_for_each(|c| c.validate())
     }
+    fn run(&self, sample: Sample, rng: &mut AugRng) -> Result<Sample> {
+        let picked = self.pick(rng);
+        run_children_unrecorded(&self.children, picked, sample, rng)
+    }
     fn augment(&self, sample: Sample, rng: &mut AugRng) -> Result<(Sample, Record)> {
+        let picked = self.pick(rng);
+        run_children(self.name(), &self.children, picked, sample, rng)
+    }
+    fn replay(&self, sample: Sample, record: &Record) -> Result<Sample> {
+        replay_children(self.name(), &self.children, sample, record)
+    }
+}
+
+impl SomeOf {
+    /// The children to apply, in application order.
+    fn pick(&self, rng: &mut AugRng) -> Vec<usize> {
         let len = self.children.len();
         let n = match self.n {
             Count::Exactly(n) => n,
@@ -219,10 +266,7 @@ impl Augmenter for SomeOf {
         if !self.random_order {
             picked.sort_unstable();
         }
-        run_children(self.name(), &self.children, picked, sample, rng)
-    }
-    fn replay(&self, sample: Sample, record: &Record) -> Result<Sample> {
-        replay_children(self.name(), &self.children, sample, record)
+        picked
     }
 }
 

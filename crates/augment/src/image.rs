@@ -31,8 +31,9 @@ impl Pixel for u8 {
     }
     #[inline]
     fn from_f32(v: f32) -> Self {
-        // `as` saturates and maps NaN to 0.
-        (v + 0.5).floor() as u8
+        // `as` truncates toward zero, saturates and maps NaN to 0: for v ≥ −0.5 this is
+        // round-half-up, and anything below rounds to 0 either way (no libm `floor` call).
+        (v + 0.5) as u8
     }
     #[inline]
     fn from_f32_trunc(v: f32) -> Self {
@@ -49,7 +50,7 @@ impl Pixel for u16 {
     }
     #[inline]
     fn from_f32(v: f32) -> Self {
-        (v + 0.5).floor() as u16
+        (v + 0.5) as u16
     }
     #[inline]
     fn from_f32_trunc(v: f32) -> Self {

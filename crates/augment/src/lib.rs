@@ -21,6 +21,7 @@
 //! ```
 
 mod augmenter;
+mod batch;
 mod containers;
 mod error;
 mod image;
@@ -31,6 +32,7 @@ mod target;
 mod tensor;
 
 pub use augmenter::{AugRng, Augmenter, Op, Record, sample_rng};
+pub use batch::{AugmentBatcher, Batch, Item};
 pub use containers::{Count, Identity, Lambda, LambdaFn, OneOf, Sequential, SomeOf, Sometimes};
 pub use error::{AugmentError, Result};
 pub use image::{Image, ImageBuf, Pixel};

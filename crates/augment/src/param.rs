@@ -117,12 +117,16 @@ impl Param {
                 bad(format!("{choice:?}"), range_text)
             }
             Param::Dist(Dist::Normal { std, .. } | Dist::Laplace { scale: std, .. })
-                if !(*std >= 0.0) =>
+                if std.is_nan() || *std < 0.0 =>
             {
                 bad(std.to_string(), "a scale ≥ 0".into())
             }
             Param::Dist(Dist::TruncatedNormal { std, low, high, .. })
-                if !(*std > 0.0) || low > high || !in_range(*low) || !in_range(*high) =>
+                if std.is_nan()
+                    || *std <= 0.0
+                    || low > high
+                    || !in_range(*low)
+                    || !in_range(*high) =>
             {
                 bad(
                     format!("std {std}, [{low}, {high}]"),
@@ -134,7 +138,10 @@ impl Param {
                 beta,
                 low,
                 high,
-            }) if !(*alpha > 0.0 && *beta > 0.0)
+            }) if alpha.is_nan()
+                || *alpha <= 0.0
+                || beta.is_nan()
+                || *beta <= 0.0
                 || low > high
                 || !in_range(*low)
                 || !in_range(*high) =>

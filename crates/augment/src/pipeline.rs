@@ -101,7 +101,50 @@ registry! {
     // geometry
     "fliplr" => Fliplr,
     "flipud" => Flipud,
+    "rot90" => Rot90,
+    "rotate" => Rotate,
+    "affine" => Affine,
+    "crop" => Crop,
+    "pad" => Pad,
+    "crop_and_pad" => CropAndPad,
+    "center_crop" => CenterCrop,
+    "random_crop" => RandomCrop,
+    "random_resized_crop" => RandomResizedCrop,
+    "resize" => Resize,
+    "perspective_transform" => PerspectiveTransform,
+    "elastic_transformation" => ElasticTransformation,
+    "grid_distortion" => GridDistortion,
+    "pad_if_needed" => PadIfNeeded,
     // GEOMETRY-OPS (keep this marker: new geometric ops go above it)
+    // noise, dropout and filters
+    "additive_gaussian_noise" => AdditiveGaussianNoise,
+    "additive_laplace_noise" => AdditiveLaplaceNoise,
+    "salt_and_pepper" => SaltAndPepper,
+    "dropout" => Dropout,
+    "coarse_dropout" => CoarseDropout,
+    "cutout" => Cutout,
+    "gaussian_blur" => GaussianBlur,
+    "average_blur" => AverageBlur,
+    "median_blur" => MedianBlur,
+    "motion_blur" => MotionBlur,
+    "sharpen" => Sharpen,
+    "emboss" => Emboss,
+    "normalize" => Normalize,
+    // colour, contrast and intensity
+    "add" => Add,
+    "multiply" => Multiply,
+    "multiply_brightness" => MultiplyBrightness,
+    "linear_contrast" => LinearContrast,
+    "gamma_contrast" => GammaContrast,
+    "invert" => Invert,
+    "solarize" => Solarize,
+    "posterize" => Posterize,
+    "grayscale" => Grayscale,
+    "add_to_hue_and_saturation" => AddToHueAndSaturation,
+    "histogram_equalization" => HistogramEqualization,
+    "clahe" => Clahe,
+    "jpeg_compression" => JpegCompression,
+    "channel_shuffle" => ChannelShuffle,
     // PIXEL-OPS (keep this marker: new pixel ops go above it)
 }
 
@@ -186,7 +229,13 @@ impl Pipeline {
 
     /// Augments sample `index` of epoch `epoch`.
     pub fn augment(&self, sample: Sample, epoch: u64, index: u64) -> Result<Sample> {
-        self.augment_recorded(sample, epoch, index).map(|(s, _)| s)
+        sample.validate()?;
+        let mut rng = sample_rng(self.seed, epoch, index);
+        let mut out = self.root.run(sample, &mut rng)?;
+        out.boxes = self
+            .boxes
+            .filter(out.boxes, out.image.width(), out.image.height());
+        Ok(out)
     }
 
     /// Augments sample `index` of epoch `epoch` and returns what was sampled.

@@ -46,7 +46,7 @@ pub fn to_tensor(
     };
     let mean = per_channel(mean, "mean")?;
     let std = per_channel(std, "std")?;
-    if std.iter().any(|s| !(*s > 0.0)) {
+    if std.iter().any(|s| s.is_nan() || *s <= 0.0) {
         return Err(AugmentError::Invalid {
             op: "to_tensor",
             field: "std",

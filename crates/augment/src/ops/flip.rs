@@ -10,11 +10,22 @@ use crate::{AugRng, BBox, Image, ImageBuf, Keypoint, Op, Pixel, Result, Sample, 
 /// Mirrors an image left–right.
 pub fn flip_h<P: Pixel>(img: &ImageBuf<P>) -> ImageBuf<P> {
     let (w, h, c) = (img.width(), img.height(), img.channels());
-    let mut out = Vec::with_capacity(w * h * c);
-    for y in 0..h {
-        let row = img.row(y);
-        for x in (0..w).rev() {
-            out.extend_from_slice(&row[x * c..(x + 1) * c]);
+    let mut out = vec![P::default(); w * h * c];
+    // Fixed-size pixel copies so the compiler can unroll them.
+    fn mirror<P: Copy, const C: usize>(src: &[P], dst: &mut [P]) {
+        for (d, s) in dst.chunks_exact_mut(C).zip(src.chunks_exact(C).rev()) {
+            d.copy_from_slice(s);
+        }
+    }
+    for (src, dst) in img
+        .data()
+        .chunks_exact(w * c)
+        .zip(out.chunks_exact_mut(w * c))
+    {
+        match c {
+            1 => mirror::<P, 1>(src, dst),
+            3 => mirror::<P, 3>(src, dst),
+            _ => mirror::<P, 4>(src, dst),
         }
     }
     ImageBuf::with_data(w, h, c, out)
@@ -30,17 +41,18 @@ pub fn flip_v<P: Pixel>(img: &ImageBuf<P>) -> ImageBuf<P> {
     ImageBuf::with_data(w, h, c, out)
 }
 
+fn flip_image(img: &Image, horizontal: bool) -> Image {
+    if horizontal {
+        map_image!(img, b => flip_h(b))
+    } else {
+        map_image!(img, b => flip_v(b))
+    }
+}
+
 fn flip_sample(mut s: Sample, horizontal: bool) -> Sample {
     let (w, h) = (s.image.width() as f32, s.image.height() as f32);
-    let f = |img: &Image| {
-        if horizontal {
-            map_image!(img, b => flip_h(b))
-        } else {
-            map_image!(img, b => flip_v(b))
-        }
-    };
-    s.image = f(&s.image);
-    s.masks = s.masks.iter().map(f).collect();
+    s.image = flip_image(&s.image, horizontal);
+    s.masks = s.masks.iter().map(|m| flip_image(m, horizontal)).collect();
     s.heatmaps = s
         .heatmaps
         .iter()

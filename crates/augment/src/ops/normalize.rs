@@ -1,0 +1,114 @@
+//! `Normalize`: Albumentations' per-channel `(x / max − mean) / std`, to an `f32` image (HWC).
+//! Usually last in a pipeline; [`to_tensor`](crate::to_tensor) does the same while stacking.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{AugRng, AugmentError, Image, ImageBuf, Op, Pixel, Result, Sample, with_image};
+
+/// Normalises each channel: `(x / max_pixel_value − mean[c]) / std[c]`, as `A.Normalize`
+/// (ImageNet statistics by default). The result is an `f32` image whose values are no longer
+/// in `[0, 1]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Normalize {
+    /// Per-channel mean (one value for all channels, or one per channel).
+    #[serde(default = "imagenet_mean")]
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation.
+    #[serde(default = "imagenet_std")]
+    pub std: Vec<f32>,
+}
+
+fn imagenet_mean() -> Vec<f32> {
+    crate::IMAGENET_MEAN.to_vec()
+}
+fn imagenet_std() -> Vec<f32> {
+    crate::IMAGENET_STD.to_vec()
+}
+
+impl Default for Normalize {
+    fn default() -> Self {
+        Self {
+            mean: imagenet_mean(),
+            std: imagenet_std(),
+        }
+    }
+}
+
+fn normalize<P: Pixel>(b: &ImageBuf<P>, mean: &[f32], std: &[f32]) -> Result<ImageBuf<f32>> {
+    let c = b.channels();
+    let pick = |v: &[f32], field: &'static str| -> Result<Vec<f32>> {
+        match v.len() {
+            1 => Ok(vec![v[0]; c]),
+            n if n >= c => Ok(v[..c].to_vec()),
+            n => Err(AugmentError::Invalid {
+                op: "normalize",
+                field,
+                value: format!("{n} values"),
+                expected: format!("1 or at least {c} (the image's channels)"),
+            }),
+        }
+    };
+    let mean = pick(mean, "mean")?;
+    // Multiply by reciprocals: one multiply-add per value.
+    let scale: Vec<f32> = pick(std, "std")?
+        .iter()
+        .map(|s| 1.0 / (s * P::MAX))
+        .collect();
+    let offset: Vec<f32> = mean
+        .iter()
+        .zip(pick(std, "std")?)
+        .map(|(m, s)| m / s)
+        .collect();
+    let mut out = Vec::with_capacity(b.data().len());
+    for px in b.data().chunks_exact(c) {
+        for ch in 0..c {
+            out.push(px[ch].to_f32() * scale[ch] - offset[ch]);
+        }
+    }
+    Ok(ImageBuf::with_data(b.width(), b.height(), c, out))
+}
+
+impl Op for Normalize {
+    const NAME: &'static str = "normalize";
+    type Params = ();
+    fn check(&self) -> Result<()> {
+        if self.mean.is_empty()
+            || self.std.is_empty()
+            || self.std.iter().any(|s| s.is_nan() || *s <= 0.0)
+        {
+            return Err(AugmentError::Invalid {
+                op: Self::NAME,
+                field: "std",
+                value: format!("mean {:?}, std {:?}", self.mean, self.std),
+                expected: "non-empty mean and std, std > 0".into(),
+            });
+        }
+        Ok(())
+    }
+    fn sample(&self, _: &mut AugRng, _: &Sample) {}
+    fn apply(&self, _: &(), mut s: Sample) -> Result<Sample> {
+        s.image = Image::F32(with_image!(&s.image, b => normalize(b, &self.mean, &self.std)?));
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_matches_albumentations_formula() {
+        let img = Image::U8(ImageBuf::new(1, 1, 3, vec![255, 0, 128]).unwrap());
+        let out = Normalize::default().apply(&(), Sample::new(img)).unwrap();
+        let Image::F32(b) = out.image else { panic!() };
+        let expected = [
+            (1.0 - 0.485) / 0.229,
+            (0.0 - 0.456) / 0.224,
+            (128.0 / 255.0 - 0.406) / 0.225,
+        ];
+        for (g, e) in b.data().iter().zip(expected) {
+            assert!((g - e).abs() < 1e-5, "{g} vs {e}");
+        }
+    }
+}
