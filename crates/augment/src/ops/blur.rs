@@ -17,7 +17,7 @@ const SIGMA_EPS: f64 = 1e-3;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GaussianBlur {
-    /// Standard deviation in pixels (≥ 0; ≤ 0.001 leaves the image as it is).
+    /// Standard deviation in pixels, in `[0, 100]` (≤ 0.001 leaves the image as it is).
     pub sigma: Param,
 }
 
@@ -34,7 +34,7 @@ impl Op for GaussianBlur {
     /// σ.
     type Params = f64;
     fn check(&self) -> Result<()> {
-        self.sigma.validate(Self::NAME, "sigma", 0.0, f64::INFINITY)
+        self.sigma.validate(Self::NAME, "sigma", 0.0, 100.0)
     }
     fn sample(&self, rng: &mut AugRng, _: &Sample) -> f64 {
         self.sigma.sample(rng).max(0.0)
@@ -53,7 +53,7 @@ impl Op for GaussianBlur {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AverageBlur {
-    /// Window size in pixels (whole, ≥ 1; 1 leaves the image as it is).
+    /// Window size in pixels (whole, in `[1, 1001]`; 1 leaves the image as it is).
     pub k: Param,
 }
 
@@ -70,10 +70,10 @@ impl Op for AverageBlur {
     /// The window size.
     type Params = usize;
     fn check(&self) -> Result<()> {
-        validate_int(&self.k, Self::NAME, "k", 1.0, f64::INFINITY)
+        validate_int(&self.k, Self::NAME, "k", 1.0, 1001.0)
     }
     fn sample(&self, rng: &mut AugRng, _: &Sample) -> usize {
-        sample_int(&self.k, rng).max(1) as usize
+        sample_int(&self.k, rng).clamp(1, 1001) as usize
     }
     fn apply(&self, k: &usize, mut s: Sample) -> Result<Sample> {
         if *k > 1 {
@@ -88,7 +88,7 @@ impl Op for AverageBlur {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MedianBlur {
-    /// Window size in pixels (odd values and range ends, ≥ 1).
+    /// Window size in pixels (odd values and range ends, in `[1, 255]`).
     pub k: Param,
 }
 
@@ -124,12 +124,11 @@ impl Op for MedianBlur {
     /// The (odd) window size.
     type Params = usize;
     fn check(&self) -> Result<()> {
-        validate_int(&self.k, Self::NAME, "k", 1.0, f64::INFINITY)?;
+        validate_int(&self.k, Self::NAME, "k", 1.0, 255.0)?;
         check_odd(&self.k, Self::NAME, "k")
     }
     fn sample(&self, rng: &mut AugRng, _: &Sample) -> usize {
-        let k = sample_int(&self.k, rng).max(1) as usize;
-        k | 1
+        sample_int(&self.k, rng).clamp(1, 255) as usize | 1
     }
     fn apply(&self, k: &usize, mut s: Sample) -> Result<Sample> {
         if k.is_multiple_of(2) {
@@ -154,7 +153,7 @@ impl Op for MedianBlur {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MotionBlur {
-    /// Kernel size (whole, ≥ 3; an even draw becomes `k + 1`).
+    /// Kernel size (whole, in `[3, 255]`; an even draw becomes `k + 1`).
     pub k: Param,
     /// Rotation of the line in degrees.
     pub angle: Param,
@@ -187,13 +186,13 @@ impl Op for MotionBlur {
     const NAME: &'static str = "motion_blur";
     type Params = MotionBlurParams;
     fn check(&self) -> Result<()> {
-        validate_int(&self.k, Self::NAME, "k", 3.0, f64::INFINITY)?;
+        validate_int(&self.k, Self::NAME, "k", 3.0, 255.0)?;
         self.angle
             .validate(Self::NAME, "angle", f64::MIN, f64::MAX)?;
         self.direction.validate(Self::NAME, "direction", -1.0, 1.0)
     }
     fn sample(&self, rng: &mut AugRng, _: &Sample) -> MotionBlurParams {
-        let k = sample_int(&self.k, rng).max(3) as usize;
+        let k = sample_int(&self.k, rng).clamp(3, 255) as usize;
         MotionBlurParams {
             k: k | 1,
             angle: self.angle.sample(rng),
@@ -393,6 +392,66 @@ mod tests {
         let uniform = motion_kernel(3, 90.0, 0.0);
         // rotated a quarter turn: the middle row, equal weights
         assert!((uniform[3] - 1.0 / 3.0).abs() < 0.01 && (uniform[5] - 1.0 / 3.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn blurs_larger_than_the_image_keep_a_flat_image_flat() {
+        for (w, h) in [(1, 1), (2, 1), (1, 3), (3, 2)] {
+            let img = Image::U8(ImageBuf::filled(w, h, 3, 77).unwrap());
+            let s = Sample::new(img.clone());
+            let p = MotionBlurParams {
+                k: 9,
+                angle: 20.0,
+                direction: 0.0,
+            };
+            let outs = [
+                GaussianBlur::default().apply(&3.0, s.clone()).unwrap(),
+                AverageBlur::default().apply(&7, s.clone()).unwrap(),
+                MedianBlur::default().apply(&5, s.clone()).unwrap(),
+                MedianBlur::default().apply(&9, s.clone()).unwrap(),
+                MotionBlur::default().apply(&p, s.clone()).unwrap(),
+            ];
+            for out in outs {
+                assert_eq!(out.image, img, "{w}×{h}");
+            }
+        }
+    }
+
+    #[test]
+    fn motion_kernels_equal_imgaugs() {
+        // imgaug 0.4.0: _MotionBlurMatrixGenerator(k, angle, direction, order=1) on OpenCV 4.11.
+        #[rustfmt::skip]
+        let want: [f64; 25] = [
+            0.0, 0.0, 0.0, 0.271875, 0.03125,
+            0.0, 0.0, 0.14375, 0.209375, 0.0,
+            0.0, 0.01875, 0.1984375, 0.03125, 0.0,
+            0.0, 0.0390625, 0.05625, 0.0, 0.0,
+            0.0, 0.0, 0.0, 0.0, 0.0,
+        ];
+        let got = motion_kernel(5, 30.0, 1.0);
+        assert!(
+            got.iter()
+                .zip(&want)
+                .all(|(a, b)| (*a as f64 - b).abs() < 1e-6),
+            "{got:?}"
+        );
+        #[rustfmt::skip]
+        let want: [f64; 49] = [
+            0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+            0.071982279, 0.078626797, 0.0, 0.0, 0.0, 0.0, 0.0,
+            0.032115169, 0.124031, 0.11517164, 0.023255812, 0.0, 0.0, 0.0,
+            0.0, 0.0, 0.066445179, 0.14064229, 0.0564784, 0.0, 0.0,
+            0.0, 0.0, 0.0, 0.021040974, 0.087486155, 0.081949055, 0.017718716,
+            0.0, 0.0, 0.0, 0.0, 0.0, 0.044296786, 0.03875969,
+            0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+        ];
+        let got = motion_kernel(7, 123.4, -0.3);
+        assert!(
+            got.iter()
+                .zip(&want)
+                .all(|(a, b)| (*a as f64 - b).abs() < 1e-6),
+            "{got:?}"
+        );
     }
 
     #[test]

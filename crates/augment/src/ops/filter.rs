@@ -64,7 +64,9 @@ impl FilterPixel for u8 {
     /// half up; larger areas use `rint(f32(S) · f32(1/d))` (all measured against OpenCV 4.11).
     fn box_blur(img: &ImageBuf<u8>, kw: usize, kh: usize) -> ImageBuf<u8> {
         let d = (kw * kh) as u32;
-        if d > 256 {
+        if kw * kh > 1 << 23 {
+            box_float(img, kw, kh) // sums beyond i32
+        } else if d > 256 {
             let scale = (1.0 / d as f64) as f32;
             box_int(img, kw, kh, |s| u8::store(s as i32 as f32 * scale))
         } else if d.is_power_of_two() {
