@@ -272,10 +272,22 @@ pub(crate) fn or_panic<T>(result: Result<T, LossError>) -> T {
     result.unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Implements [`Loss`] for a module whose `try_forward<D, T>(input, target)` accepts any
-/// [`LossTarget`]: float targets and integer class indices of any rank.
+/// Gives a module whose `try_forward<D, T>(input, target)` accepts any [`LossTarget`] its
+/// panicking `forward` and implements [`Loss`] for float targets and integer class indices of
+/// any rank.
 macro_rules! impl_loss {
     ($ty:ty) => {
+        impl $ty {
+            /// The loss; panics with a message naming expected and actual values on bad input
+            /// (see `try_forward` for the fallible form).
+            pub fn forward<const D: usize, const T: usize>(
+                &self,
+                input: burn::tensor::Tensor<D>,
+                target: impl $crate::LossTarget<T>,
+            ) -> burn::tensor::Tensor<1> {
+                $crate::loss::or_panic(self.try_forward(input, target))
+            }
+        }
         $crate::loss::impl_loss!(@kind $ty, burn::tensor::Float);
         $crate::loss::impl_loss!(@kind $ty, burn::tensor::Int);
     };

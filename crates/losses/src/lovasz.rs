@@ -7,7 +7,7 @@ use burn::tensor::activation::{relu, softmax};
 use burn::tensor::{Device, Tensor};
 
 use crate::LossError;
-use crate::loss::{LossTarget, impl_loss, mask_to, or_panic};
+use crate::loss::{LossTarget, impl_loss, mask_to};
 use crate::segmentation::{Mode, checked, one_hot, to_ncs};
 
 /// Configuration of a [`LovaszLoss`]; smp's `LovaszLoss` options.
@@ -131,15 +131,6 @@ fn sorted_dot<const D: usize>(
 }
 
 impl LovaszLoss {
-    /// The loss; panics with a message naming expected and actual values on bad input.
-    pub fn forward<const D: usize, const T: usize>(
-        &self,
-        input: Tensor<D>,
-        target: impl LossTarget<T>,
-    ) -> Tensor<1> {
-        or_panic(self.try_forward(input, target))
-    }
-
     /// The loss, or why the inputs do not fit it.
     pub fn try_forward<const D: usize, const T: usize>(
         &self,

@@ -279,14 +279,6 @@ macro_rules! overlap_module {
         }
 
         impl $loss {
-            /// The loss; panics with a message naming expected and actual values on bad input.
-            pub fn forward<const D: usize, const T: usize>(
-                &self,
-                input: burn::tensor::Tensor<D>,
-                target: impl $crate::LossTarget<T>,
-            ) -> burn::tensor::Tensor<1> {
-                $crate::loss::or_panic(self.try_forward(input, target))
-            }
 
             /// The loss, or why the inputs do not fit it.
             pub fn try_forward<const D: usize, const T: usize>(

@@ -135,15 +135,6 @@ pub(crate) fn per_channel<const D: usize>(
 }
 
 impl SoftBceWithLogitsLoss {
-    /// The loss; panics with a message naming expected and actual values on bad input.
-    pub fn forward<const D: usize, const T: usize>(
-        &self,
-        input: Tensor<D>,
-        target: impl LossTarget<T>,
-    ) -> Tensor<1> {
-        or_panic(self.try_forward(input, target))
-    }
-
     /// The loss, or why the inputs do not fit it.
     pub fn try_forward<const D: usize, const T: usize>(
         &self,
