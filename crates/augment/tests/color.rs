@@ -4,30 +4,13 @@
 //! 99 % of the values. `jpeg_q50` is informational only (libjpeg there, the `image` crate's
 //! encoder here): its difference is printed, not required.
 
-use std::path::PathBuf;
-
 use kindling_augment::{
     ChannelShuffle, Image, JpegCompression, Op, Pipeline, PipelineConfig, Sample,
 };
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/augment")
-}
+mod common;
 
-/// The fixture case `name`: its input, its expected output and its op object.
-fn case(name: &str) -> (Image, Image, serde_json::Value) {
-    let text = std::fs::read_to_string(fixtures().join("cases.json")).unwrap();
-    let cases: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let case = cases["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no fixture case {name}"));
-    let input = Image::open(fixtures().join(case["input"].as_str().unwrap())).unwrap();
-    let output = Image::open(fixtures().join(case["output"].as_str().unwrap())).unwrap();
-    (input, output, case["op"].clone())
-}
+use common::case;
 
 /// The largest difference and the fraction of values within 1 level, printed.
 fn compare(name: &str, got: &Image, expected: &Image) -> (u8, f64) {

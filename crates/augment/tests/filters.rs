@@ -3,28 +3,11 @@
 //! file, must land within 1 intensity level of the reference on at least 99 % of the values.
 //! All cases here are exact references (OpenCV 4.11 through Albumentations 2.0.8 / imgaug 0.4.0).
 
-use std::path::PathBuf;
-
 use kindling_augment::{Image, ImageBuf, Pipeline, PipelineConfig, Sample};
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/augment")
-}
+mod common;
 
-/// The fixture case `name`: its input, its expected output and its op object.
-fn case(name: &str) -> (Image, Image, serde_json::Value) {
-    let text = std::fs::read_to_string(fixtures().join("cases.json")).unwrap();
-    let cases: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let case = cases["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no fixture case {name}"));
-    let input = Image::open(fixtures().join(case["input"].as_str().unwrap())).unwrap();
-    let output = Image::open(fixtures().join(case["output"].as_str().unwrap())).unwrap();
-    (input, output, case["op"].clone())
-}
+use common::case;
 
 /// Runs the case's op (its fixture object is a valid pipeline op here) and returns the
 /// largest difference and the fraction of values within 1 level.

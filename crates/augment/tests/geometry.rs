@@ -5,9 +5,9 @@
 use kindling_augment::{AugmenterSpec, BBox, Image, ImageBuf, Keypoint, Sample, sample_rng};
 use serde_json::{Value, json};
 
-fn fixtures() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/augment")
-}
+mod common;
+
+use common::fixtures;
 
 fn build(spec: &Value) -> Box<dyn kindling_augment::Augmenter> {
     serde_json::from_value::<AugmenterSpec>(spec.clone())
