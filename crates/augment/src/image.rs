@@ -20,6 +20,16 @@ pub trait Pixel:
     /// From `f32`, truncated toward zero and clamped (OpenCV/albucore's rounding for
     /// multiplications on `u8`).
     fn from_f32_trunc(v: f32) -> Self;
+    /// The values as bytes when the type is `u8` (for byte-level kernels), else `None`.
+    fn as_u8(values: &[Self]) -> Option<&[u8]> {
+        let _ = values;
+        None
+    }
+    /// As [`Pixel::as_u8`], mutable.
+    fn as_u8_mut(values: &mut [Self]) -> Option<&mut [u8]> {
+        let _ = values;
+        None
+    }
 }
 
 impl Pixel for u8 {
@@ -38,6 +48,12 @@ impl Pixel for u8 {
     #[inline]
     fn from_f32_trunc(v: f32) -> Self {
         v as u8
+    }
+    fn as_u8(values: &[u8]) -> Option<&[u8]> {
+        Some(values)
+    }
+    fn as_u8_mut(values: &mut [u8]) -> Option<&mut [u8]> {
+        Some(values)
     }
 }
 

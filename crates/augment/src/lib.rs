@@ -28,6 +28,7 @@ mod image;
 pub mod ops;
 mod param;
 mod pipeline;
+mod simd;
 mod target;
 mod tensor;
 

@@ -149,6 +149,11 @@ pub(crate) fn crop_pad_buf<P: Pixel>(
         };
         let row = img.row(sy + y);
         let pad_cols = |cols: &[Option<usize>], out: &mut Vec<P>| {
+            if cols.iter().all(Option::is_none) {
+                // Constant padding: one run of `cval`.
+                out.extend_from_slice(&blank[..cols.len() * c]);
+                return;
+            }
             for col in cols {
                 match col {
                     Some(i) => out.extend_from_slice(&row[*i..*i + c]),
@@ -163,6 +168,30 @@ pub(crate) fn crop_pad_buf<P: Pixel>(
     ImageBuf::with_data(ow, oh, c, out)
 }
 
+/// [`crop_pad_buf`] on an owned image: a pure crop moves the kept rows to the front of the
+/// image's own buffer (no allocation, one `memmove` per row).
+fn crop_pad_owned<P: Pixel>(
+    img: ImageBuf<P>,
+    window: [usize; 4],
+    pad: [usize; 4],
+    fill: Fill,
+    cval: P,
+) -> ImageBuf<P> {
+    if pad != [0; 4] {
+        return crop_pad_buf(&img, window, pad, fill, cval);
+    }
+    let [x, y, cw, ch] = window;
+    let (w, c) = (img.width(), img.channels());
+    let mut data = img.into_data();
+    for row in 0..ch {
+        let src = ((y + row) * w + x) * c;
+        // The source never lies before the destination: copying front to back is safe.
+        data.copy_within(src..src + cw * c, row * cw * c);
+    }
+    data.truncate(cw * ch * c);
+    ImageBuf::with_data(cw, ch, c, data)
+}
+
 /// Crops every part of a sample to the window `[x, y, w, h]` and pads it by
 /// `[top, right, bottom, left]` (image with `fill`/`cval`, masks and heatmaps with 0); boxes
 /// and keypoints shift with the window.
@@ -173,18 +202,22 @@ pub(crate) fn crop_pad_sample(
     fill: Fill,
     cval255: f64,
 ) -> Sample {
-    let f = |img: &Image, fill: Fill, cval255: f64| match img {
-        Image::U8(b) => Image::U8(crop_pad_buf(b, window, pad, fill, cval_for(cval255))),
-        Image::U16(b) => Image::U16(crop_pad_buf(b, window, pad, fill, cval_for(cval255))),
-        Image::F32(b) => Image::F32(crop_pad_buf(b, window, pad, fill, cval_for(cval255))),
+    let f = |img: Image, fill: Fill, cval255: f64| match img {
+        Image::U8(b) => Image::U8(crop_pad_owned(b, window, pad, fill, cval_for(cval255))),
+        Image::U16(b) => Image::U16(crop_pad_owned(b, window, pad, fill, cval_for(cval255))),
+        Image::F32(b) => Image::F32(crop_pad_owned(b, window, pad, fill, cval_for(cval255))),
     };
-    s.image = f(&s.image, fill, cval255);
-    for m in &mut s.masks {
-        *m = f(m, Fill::Constant, 0.0);
-    }
-    for m in &mut s.heatmaps {
-        *m = crop_pad_buf(m, window, pad, Fill::Constant, 0.0);
-    }
+    s.image = f(s.image, fill, cval255);
+    s.masks = s
+        .masks
+        .into_iter()
+        .map(|m| f(m, Fill::Constant, 0.0))
+        .collect();
+    s.heatmaps = s
+        .heatmaps
+        .into_iter()
+        .map(|m| crop_pad_owned(m, window, pad, Fill::Constant, 0.0))
+        .collect();
     let dx = pad[3] as f32 - window[0] as f32;
     let dy = pad[0] as f32 - window[1] as f32;
     for k in &mut s.keypoints {

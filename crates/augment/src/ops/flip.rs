@@ -5,59 +5,104 @@ use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 use crate::param::check_probability;
-use crate::{AugRng, BBox, Image, ImageBuf, Keypoint, Op, Pixel, Result, Sample, map_image};
+use crate::{AugRng, BBox, Image, ImageBuf, Keypoint, Op, Pixel, Result, Sample, with_image};
 
-/// Mirrors an image left–right.
-pub fn flip_h<P: Pixel>(img: &ImageBuf<P>) -> ImageBuf<P> {
-    let (w, h, c) = (img.width(), img.height(), img.channels());
-    let mut out = vec![P::default(); w * h * c];
-    // Fixed-size pixel copies so the compiler can unroll them.
-    fn mirror<P: Copy, const C: usize>(src: &[P], dst: &mut [P]) {
-        for (d, s) in dst.chunks_exact_mut(C).zip(src.chunks_exact(C).rev()) {
-            d.copy_from_slice(s);
-        }
-    }
-    for (src, dst) in img
-        .data()
-        .chunks_exact(w * c)
-        .zip(out.chunks_exact_mut(w * c))
+/// Mirrors an image left–right in place (the sample owns its image: no allocation).
+pub fn flip_h<P: Pixel>(img: &mut ImageBuf<P>) {
+    let (w, c) = (img.width(), img.channels());
+    if let Some(bytes) = P::as_u8_mut(img.data_mut())
+        && c == 3
     {
+        for row in bytes.chunks_exact_mut(w * 3) {
+            mirror_rgb8(row);
+        }
+        return;
+    }
+    for row in img.data_mut().chunks_exact_mut(w * c) {
         match c {
-            1 => mirror::<P, 1>(src, dst),
-            3 => mirror::<P, 3>(src, dst),
-            _ => mirror::<P, 4>(src, dst),
+            1 => mirror::<P, 1>(row),
+            3 => mirror::<P, 3>(row),
+            _ => mirror::<P, 4>(row),
         }
     }
-    ImageBuf::with_data(w, h, c, out)
 }
 
-/// Mirrors an image top–bottom.
-pub fn flip_v<P: Pixel>(img: &ImageBuf<P>) -> ImageBuf<P> {
-    let (w, h, c) = (img.width(), img.height(), img.channels());
-    let mut out = Vec::with_capacity(w * h * c);
-    for y in (0..h).rev() {
-        out.extend_from_slice(img.row(y));
+/// Byte `j` of a reversed block of 16 RGB pixels comes from byte `REVERSE_16[j]`.
+const REVERSE_16: [usize; 48] = {
+    let mut p = [0; 48];
+    let mut j = 0;
+    while j < 48 {
+        p[j] = (15 - j / 3) * 3 + j % 3;
+        j += 1;
     }
-    ImageBuf::with_data(w, h, c, out)
+    p
+};
+
+crate::simd::kernel! {
+    /// Mirrors one row of 3-byte pixels: blocks of 16 pixels from both ends are swapped and
+    /// reversed through a fixed byte permutation, which SSSE3 does with byte shuffles (3–4× the
+    /// per-pixel swap, measured on 224-px rows). Written by hand because no maintained crate
+    /// flips interleaved RGB in place.
+    fn mirror_rgb8(row: &mut [u8]) ["ssse3"] {
+        let n = row.len() / 3;
+        let (mut lo, mut hi) = (0, n);
+        while hi - lo >= 32 {
+            let (head, tail) = row.split_at_mut((hi - 16) * 3);
+            let a: &mut [u8; 48] = (&mut head[lo * 3..lo * 3 + 48]).try_into().expect("48 bytes");
+            let b: &mut [u8; 48] = (&mut tail[..48]).try_into().expect("48 bytes");
+            let ra: [u8; 48] = std::array::from_fn(|j| a[REVERSE_16[j]]);
+            *a = std::array::from_fn(|j| b[REVERSE_16[j]]);
+            *b = ra;
+            lo += 16;
+            hi -= 16;
+        }
+        mirror::<u8, 3>(&mut row[lo * 3..hi * 3]);
+    }
 }
 
-fn flip_image(img: &Image, horizontal: bool) -> Image {
+/// Swaps the pixels of a row end for end (fixed-size swaps the compiler can unroll).
+fn mirror<P: Copy, const C: usize>(row: &mut [P]) {
+    let half = row.len() / C / 2 * C;
+    let (left, rest) = row.split_at_mut(half);
+    let right_start = rest.len() - half;
+    let right = &mut rest[right_start..];
+    for (l, r) in left.chunks_exact_mut(C).zip(right.rchunks_exact_mut(C)) {
+        let l: &mut [P; C] = l.try_into().expect("C values");
+        let r: &mut [P; C] = r.try_into().expect("C values");
+        std::mem::swap(l, r);
+    }
+}
+
+/// Mirrors an image top–bottom in place (row swaps).
+pub fn flip_v<P: Pixel>(img: &mut ImageBuf<P>) {
+    let (row, h) = (img.width() * img.channels(), img.height());
+    let (top, bottom) = img.data_mut().split_at_mut(h / 2 * row);
+    let skip = bottom.len() - h / 2 * row;
+    for (t, b) in top
+        .chunks_exact_mut(row)
+        .zip(bottom[skip..].rchunks_exact_mut(row))
+    {
+        t.swap_with_slice(b);
+    }
+}
+
+fn flip_image(img: &mut Image, horizontal: bool) {
     if horizontal {
-        map_image!(img, b => flip_h(b))
+        with_image!(img, b => flip_h(b))
     } else {
-        map_image!(img, b => flip_v(b))
+        with_image!(img, b => flip_v(b))
     }
 }
 
 fn flip_sample(mut s: Sample, horizontal: bool) -> Sample {
     let (w, h) = (s.image.width() as f32, s.image.height() as f32);
-    s.image = flip_image(&s.image, horizontal);
-    s.masks = s.masks.iter().map(|m| flip_image(m, horizontal)).collect();
-    s.heatmaps = s
-        .heatmaps
-        .iter()
-        .map(|m| if horizontal { flip_h(m) } else { flip_v(m) })
-        .collect();
+    flip_image(&mut s.image, horizontal);
+    for m in &mut s.masks {
+        flip_image(m, horizontal);
+    }
+    for m in &mut s.heatmaps {
+        if horizontal { flip_h(m) } else { flip_v(m) }
+    }
     for b in &mut s.boxes {
         *b = if horizontal {
             BBox {
@@ -130,5 +175,35 @@ impl Op for Flipud {
     }
     fn apply(&self, flip: &bool, s: Sample) -> Result<Sample> {
         Ok(if *flip { flip_sample(s, false) } else { s })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ramp(w: usize, h: usize, c: usize) -> ImageBuf<u8> {
+        let data = (0..w * h * c).map(|i| (i * 37 % 251) as u8).collect();
+        ImageBuf::new(w, h, c, data).unwrap()
+    }
+
+    #[test]
+    fn in_place_flips_match_a_pixel_by_pixel_mirror_at_every_width() {
+        // Widths around the 16-pixel blocks of the RGB kernel, for 1, 3 and 4 channels.
+        for c in [1, 3, 4] {
+            for w in (1..70).chain([223, 224, 225]) {
+                let img = ramp(w, 3, c);
+                let mut h = img.clone();
+                flip_h(&mut h);
+                let mut v = img.clone();
+                flip_v(&mut v);
+                for y in 0..3 {
+                    for x in 0..w {
+                        assert_eq!(h.pixel(x, y), img.pixel(w - 1 - x, y), "w {w} c {c}");
+                        assert_eq!(v.pixel(x, y), img.pixel(x, 2 - y), "w {w} c {c}");
+                    }
+                }
+            }
+        }
     }
 }

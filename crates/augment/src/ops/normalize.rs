@@ -60,13 +60,55 @@ fn normalize<P: Pixel>(b: &ImageBuf<P>, mean: &[f32], std: &[f32]) -> Result<Ima
         .zip(pick(std, "std")?)
         .map(|(m, s)| m / s)
         .collect();
-    let mut out = Vec::with_capacity(b.data().len());
-    for px in b.data().chunks_exact(c) {
-        for ch in 0..c {
-            out.push(px[ch].to_f32() * scale[ch] - offset[ch]);
+    let out = match c {
+        1 => scale_offset::<P, 1>(b.data(), &scale, &offset),
+        3 => scale_offset::<P, 3>(b.data(), &scale, &offset),
+        _ => scale_offset::<P, 4>(b.data(), &scale, &offset),
+    };
+    Ok(ImageBuf::with_data(b.width(), b.height(), c, out))
+}
+
+/// `v · scale[c] − offset[c]` over `C`-channel pixels, 16 pixels at a time with the
+/// per-channel constants laid out to match, so the loop is one vector multiply-subtract per
+/// lane group.
+fn scale_offset<P: Pixel, const C: usize>(data: &[P], scale: &[f32], offset: &[f32]) -> Vec<f32> {
+    let scale: [f32; C] = std::array::from_fn(|k| scale[k]);
+    let offset: [f32; C] = std::array::from_fn(|k| offset[k]);
+    let mut out = vec![0f32; data.len()];
+    match P::as_u8(data) {
+        Some(bytes) if C == 3 => normalize_rgb8(
+            bytes,
+            &mut out,
+            scale[..3].try_into().expect("3"),
+            offset[..3].try_into().expect("3"),
+        ),
+        _ => {
+            for (o, px) in out.chunks_exact_mut(C).zip(data.chunks_exact(C)) {
+                for k in 0..C {
+                    o[k] = px[k].to_f32() * scale[k] - offset[k];
+                }
+            }
         }
     }
-    Ok(ImageBuf::with_data(b.width(), b.height(), c, out))
+    out
+}
+
+crate::simd::kernel! {
+    /// [`scale_offset`] on 3-byte pixels.
+    fn normalize_rgb8(data: &[u8], out: &mut [f32], scale: [f32; 3], offset: [f32; 3]) ["avx2"] {
+        let scale48: [f32; 48] = std::array::from_fn(|j| scale[j % 3]);
+        let offset48: [f32; 48] = std::array::from_fn(|j| offset[j % 3]);
+        let mut blocks = out.chunks_exact_mut(48).zip(data.chunks_exact(48));
+        for (o, px) in &mut blocks {
+            for j in 0..48 {
+                o[j] = px[j] as f32 * scale48[j] - offset48[j];
+            }
+        }
+        let done = data.len() / 48 * 48;
+        for (j, (o, &v)) in out[done..].iter_mut().zip(&data[done..]).enumerate() {
+            *o = v as f32 * scale[j % 3] - offset[j % 3];
+        }
+    }
 }
 
 impl Op for Normalize {
@@ -96,6 +138,21 @@ impl Op for Normalize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blocked_u8_path_matches_the_formula_at_every_length() {
+        for n in [1, 15, 16, 17, 40] {
+            let data: Vec<u8> = (0..n * 3).map(|i| (i * 53 % 256) as u8).collect();
+            let img = Image::U8(ImageBuf::new(n, 1, 3, data.clone()).unwrap());
+            let out = Normalize::default().apply(&(), Sample::new(img)).unwrap();
+            let Image::F32(b) = out.image else { panic!() };
+            for (j, (&v, &got)) in data.iter().zip(b.data()).enumerate() {
+                let (m, s) = (crate::IMAGENET_MEAN[j % 3], crate::IMAGENET_STD[j % 3]);
+                let want = (v as f32 / 255.0 - m) / s;
+                assert!((got - want).abs() < 1e-5, "{n} pixels, value {j}: {got} vs {want}");
+            }
+        }
+    }
 
     #[test]
     fn normalize_matches_albumentations_formula() {

@@ -231,8 +231,12 @@ fn resize_u8_bilinear(src: &ImageBuf<u8>, out_w: usize, out_h: usize) -> Result<
     let options = fr::ResizeOptions::new()
         .resize_alg(fr::ResizeAlg::Interpolation(fr::FilterType::Bilinear))
         .use_alpha(false);
-    fr::Resizer::new()
-        .resize(&s, &mut d, &options)
+    thread_local! {
+        // One resizer per thread: it keeps its scratch buffers between calls.
+        static RESIZER: std::cell::RefCell<fr::Resizer> = std::cell::RefCell::new(fr::Resizer::new());
+    }
+    RESIZER
+        .with_borrow_mut(|r| r.resize(&s, &mut d, &options))
         .map_err(|e| fail(e.to_string()))?;
     Ok(ImageBuf::with_data(out_w, out_h, c, d.into_vec()))
 }

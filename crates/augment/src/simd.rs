@@ -1,0 +1,33 @@
+//! Runtime CPU-feature dispatch for the pixel kernels that interleaved RGB defeats.
+//!
+//! Rust's default x86-64 target has SSE2 only, which has no byte shuffle: loops over 3-byte
+//! pixels (flips, luma, normalisation) stay scalar. [`kernel!`] compiles a kernel's body a
+//! second time with a target feature (SSSE3's `pshufb`, AVX2) and picks that copy at run time
+//! when the CPU has it. Both copies are the same Rust code, so results are identical; only
+//! the instructions differ. Written by hand because the maintained crates (`multiversion`,
+//! `pulp`) would add a dependency for three call sites.
+
+/// Defines `fn $name(args)` whose body is also compiled with `#[target_feature(enable =
+/// $feature)]` and used when the CPU reports `$feature` (x86-64 only).
+macro_rules! kernel {
+    ($(#[$attr:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) [$feature:tt] $body:block) => {
+        $(#[$attr])*
+        $vis fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            fn portable($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = $feature)]
+            unsafe fn featured($($arg: $ty),*) {
+                portable($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!($feature) {
+                // SAFETY: the CPU has the feature, checked on the line above.
+                return unsafe { featured($($arg),*) };
+            }
+            portable($($arg),*)
+        }
+    };
+}
+
+pub(crate) use kernel;
