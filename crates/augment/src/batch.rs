@@ -1,11 +1,42 @@
 //! The Burn side of a data pipeline: a batcher that augments each item with its own
 //! `(seed, epoch, index)` stream — in whatever worker thread calls it — and stacks the result
 //! into tensors. Burn's `DataLoader` gives batchers no RNG and no index; carrying the index in
-//! the item is what makes the result independent of the number of workers.
+//! the item ([`IndexedDataset`]) is what makes the result independent of the number of workers
+//! and of the shuffle.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use burn::data::dataloader::DataLoaderBuilder;
+//! use burn::data::dataset::InMemDataset;
+//! use burn::tensor::Device;
+//! use kindling_augment::{AugmentBatcher, Fliplr, ImageBuf, IndexedDataset, Pipeline, Sample};
+//!
+//! let samples: Vec<Sample> = (0..8u8)
+//!     .map(|i| Sample::new(ImageBuf::filled(16, 12, 3, i * 30).unwrap()))
+//!     .collect();
+//! let pipeline = Arc::new(Pipeline::new(Fliplr { p: 0.5 }, 42)?);
+//! let batcher = AugmentBatcher::new(pipeline, &[0.5], &[0.25]);
+//! let loader = DataLoaderBuilder::new(batcher.clone())
+//!     .batch_size(4)
+//!     .shuffle(7)
+//!     .num_workers(2) // augmentation runs in the workers
+//!     .set_device(Device::default())
+//!     .build(IndexedDataset::new(InMemDataset::new(samples)));
+//! for epoch in 0..2 {
+//!     batcher.set_epoch(epoch);
+//!     for batch in loader.iter() {
+//!         let batch = batch.expect("dataset item").expect("augmented");
+//!         assert_eq!(batch.images.dims(), [4, 3, 12, 16]);
+//!     }
+//! }
+//! # Ok::<(), kindling_augment::AugmentError>(())
+//! ```
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataset::Dataset;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rayon::prelude::*;
 
@@ -20,9 +51,42 @@ pub struct Item {
     pub index: u64,
 }
 
+/// Wraps a dataset of samples so that each item carries its index: the key of its random
+/// stream. Give this (not a shuffled view of it) to Burn's `DataLoaderBuilder::build`; the
+/// loader's shuffle then reorders items without changing their augmentation.
+#[derive(Debug, Clone)]
+pub struct IndexedDataset<D> {
+    inner: D,
+}
+
+impl<D> IndexedDataset<D> {
+    /// Wraps `inner`.
+    pub fn new(inner: D) -> Self {
+        Self { inner }
+    }
+}
+
+impl<D, E> Dataset<Item, E> for IndexedDataset<D>
+where
+    D: Dataset<Sample, E>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    fn get(&self, index: usize) -> std::result::Result<Item, E> {
+        self.inner.get(index).map(|sample| Item {
+            sample,
+            index: index as u64,
+        })
+    }
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
+}
+
 /// An augmented batch.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Batch {
+    /// The dataset index of every item, in batch order.
+    pub indices: Vec<u64>,
     /// `[N, C, H, W]`, normalised.
     pub images: Tensor<4>,
     /// The first mask of every item as class indices `[N, H, W]`, when every item has one.
@@ -63,6 +127,7 @@ impl AugmentBatcher {
     /// `device`. Items must come out of the pipeline at one size.
     pub fn batch(&self, items: Vec<Item>, device: &Device) -> Result<Batch> {
         let epoch = self.epoch.load(Ordering::Relaxed);
+        let indices: Vec<u64> = items.iter().map(|item| item.index).collect();
         let samples: Vec<Sample> = items
             .into_par_iter()
             .map(|item| self.pipeline.augment(item.sample, epoch, item.index))
@@ -91,11 +156,20 @@ impl AugmentBatcher {
             None
         };
         Ok(Batch {
+            indices,
             images: tensor,
             masks,
             boxes: samples.iter().map(|s| s.boxes.clone()).collect(),
             keypoints: samples.iter().map(|s| s.keypoints.clone()).collect(),
         })
+    }
+}
+
+/// Burn's batcher: a bad sample becomes an `Err` batch for the training loop to report, never
+/// a panic inside a worker thread.
+impl Batcher<Item, Result<Batch>> for AugmentBatcher {
+    fn batch(&self, items: Vec<Item>, device: &Device) -> Result<Batch> {
+        AugmentBatcher::batch(self, items, device)
     }
 }
 

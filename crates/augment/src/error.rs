@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 /// Why an augmenter, a pipeline or an image refused its input.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum AugmentError {
     /// A file that could not be read or decoded.
     #[error("cannot decode image {path}: {message}")]

@@ -33,7 +33,7 @@ mod target;
 mod tensor;
 
 pub use augmenter::{AugRng, Augmenter, Op, Record, sample_rng};
-pub use batch::{AugmentBatcher, Batch, Item};
+pub use batch::{AugmentBatcher, Batch, IndexedDataset, Item};
 pub use containers::{Count, Identity, Lambda, LambdaFn, OneOf, Sequential, SomeOf, Sometimes};
 pub use error::{AugmentError, Result};
 pub use image::{Image, ImageBuf, Pixel};
