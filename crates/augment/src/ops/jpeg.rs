@@ -1,10 +1,11 @@
-//! JPEG artefacts (imgaug's `JpegCompression`): encode with the `image` crate's JPEG encoder
-//! at a quality drawn from `compression`, decode again. The `image` encoder is not libjpeg
-//! (4:2:2 chroma subsampling instead of libjpeg's 4:2:0, its own quantisation tables scaled by
-//! quality), so results resemble but do not equal OpenCV's or PIL's.
+//! JPEG artefacts (imgaug's `JpegCompression`): encode with `jpeg-encoder` at a quality drawn
+//! from `compression`, decode again with the `image` crate (zune-jpeg). `jpeg-encoder` uses
+//! libjpeg's Annex K tables scaled by quality and, set here, libjpeg's 4:2:0 chroma subsampling
+//! (what OpenCV and PIL write by default); its rounding and Huffman tables are its own, so
+//! results resemble but do not equal theirs. It is 4–5× faster than the `image` crate's encoder
+//! (AVX2 DCT and colour conversion), which is why it is used.
 
-use image::ExtendedColorType;
-use image::codecs::jpeg::JpegEncoder;
+use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
 use serde::{Deserialize, Serialize};
 
 use crate::{AugRng, AugmentError, Image, ImageBuf, Op, Param, Result, Sample};
@@ -49,13 +50,19 @@ fn codec_error(e: impl std::fmt::Display) -> AugmentError {
 /// Encodes and decodes `data` (gray or RGB, 8-bit) at `quality`.
 fn round_trip(data: &[u8], w: usize, h: usize, gray: bool, quality: u8) -> Result<Vec<u8>> {
     let mut bytes = Vec::with_capacity(data.len() / 4 + 1024);
-    let color = if gray {
-        ExtendedColorType::L8
-    } else {
-        ExtendedColorType::Rgb8
+    let (width, height) = match (u16::try_from(w), u16::try_from(h)) {
+        (Ok(w), Ok(h)) => (w, h),
+        _ => {
+            return Err(codec_error(format!(
+                "a {w}×{h} image is larger than JPEG's 65535×65535"
+            )));
+        }
     };
-    JpegEncoder::new_with_quality(&mut bytes, quality.clamp(1, 100))
-        .encode(data, w as u32, h as u32, color)
+    let color = if gray { ColorType::Luma } else { ColorType::Rgb };
+    let mut encoder = Encoder::new(&mut bytes, quality.clamp(1, 100));
+    encoder.set_sampling_factor(SamplingFactor::F_2_2);
+    encoder
+        .encode(data, width, height, color)
         .map_err(codec_error)?;
     let decoded = image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg)
         .map_err(codec_error)?;
