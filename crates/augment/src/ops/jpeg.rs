@@ -58,7 +58,11 @@ fn round_trip(data: &[u8], w: usize, h: usize, gray: bool, quality: u8) -> Resul
             )));
         }
     };
-    let color = if gray { ColorType::Luma } else { ColorType::Rgb };
+    let color = if gray {
+        ColorType::Luma
+    } else {
+        ColorType::Rgb
+    };
     let mut encoder = Encoder::new(&mut bytes, quality.clamp(1, 100));
     encoder.set_sampling_factor(SamplingFactor::F_2_2);
     encoder

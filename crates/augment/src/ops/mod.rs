@@ -3,6 +3,7 @@
 //! geometric ops, every target with the same parameters.
 
 mod affine;
+mod bilinear;
 mod blur;
 mod box_filter;
 mod color;

@@ -149,7 +149,10 @@ mod tests {
             for (j, (&v, &got)) in data.iter().zip(b.data()).enumerate() {
                 let (m, s) = (crate::IMAGENET_MEAN[j % 3], crate::IMAGENET_STD[j % 3]);
                 let want = (v as f32 / 255.0 - m) / s;
-                assert!((got - want).abs() < 1e-5, "{n} pixels, value {j}: {got} vs {want}");
+                assert!(
+                    (got - want).abs() < 1e-5,
+                    "{n} pixels, value {j}: {got} vs {want}"
+                );
             }
         }
     }

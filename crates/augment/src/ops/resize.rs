@@ -2,9 +2,9 @@
 //! share, with OpenCV's `cv2.resize` semantics: half-pixel centres for bilinear / bicubic /
 //! area, `floor(x * in / out)` for nearest.
 //!
-//! `u8` bilinear goes through `fast_image_resize` (`ResizeAlg::Interpolation`, a fixed 2-tap
-//! kernel): within 1 level of cv2's fixed point on the fixtures, and faster than a scalar port
-//! of cv2's kernel. Its other modes do not match cv2 (measured on the 64×48 → 40×30 fixtures:
+//! `u8` bilinear is OpenCV's fixed-point kernel (`bilinear.rs`). `fast_image_resize` was
+//! tried for it and for the other modes and matches none of cv2's (measured on the 64×48 →
+//! 40×30 fixtures; its bilinear was within 1 level but 2× slower than the kernel here:
 //! `Nearest` samples pixel centres, not cv2's `floor(x * in / out)`, 16 % of values within 1;
 //! a custom a = -0.75 cubic in `Interpolation` mode is up to 9 levels off; the `Box`
 //! convolution is not `INTER_AREA`'s area weights, up to 115 levels off). So nearest, bicubic,
@@ -13,6 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::bilinear::resize_bilinear_u8;
 use super::warp::{cubic_weights, round_px};
 use crate::{AugRng, AugmentError, Image, ImageBuf, Op, Param, Pixel, Result, Sample, map_image};
 
@@ -212,35 +213,6 @@ fn resize_separable<P: Pixel, const C: usize>(
     out
 }
 
-/// `u8` bilinear through `fast_image_resize` (alpha left alone: channels are independent).
-fn resize_u8_bilinear(src: &ImageBuf<u8>, out_w: usize, out_h: usize) -> Result<ImageBuf<u8>> {
-    use fast_image_resize as fr;
-    let c = src.channels();
-    let pt = match c {
-        1 => fr::PixelType::U8,
-        3 => fr::PixelType::U8x3,
-        _ => fr::PixelType::U8x4,
-    };
-    let fail = |e: String| AugmentError::Unsupported {
-        op: "resize",
-        what: format!("fast_image_resize refused the image: {e}"),
-    };
-    let s = fr::images::ImageRef::new(src.width() as u32, src.height() as u32, src.data(), pt)
-        .map_err(|e| fail(e.to_string()))?;
-    let mut d = fr::images::Image::new(out_w as u32, out_h as u32, pt);
-    let options = fr::ResizeOptions::new()
-        .resize_alg(fr::ResizeAlg::Interpolation(fr::FilterType::Bilinear))
-        .use_alpha(false);
-    thread_local! {
-        // One resizer per thread: it keeps its scratch buffers between calls.
-        static RESIZER: std::cell::RefCell<fr::Resizer> = std::cell::RefCell::new(fr::Resizer::new());
-    }
-    RESIZER
-        .with_borrow_mut(|r| r.resize(&s, &mut d, &options))
-        .map_err(|e| fail(e.to_string()))?;
-    Ok(ImageBuf::with_data(out_w, out_h, c, d.into_vec()))
-}
-
 /// Resizes one typed image to `out_w × out_h` (both ≥ 1) as `cv2.resize` does.
 pub fn resize_buf<P: Pixel>(
     src: &ImageBuf<P>,
@@ -280,7 +252,7 @@ pub fn resize_image(
             if interp == ResizeInterpolation::Bilinear
                 && (out_w, out_h) != (b.width(), b.height()) =>
         {
-            Ok(Image::U8(resize_u8_bilinear(b, out_w, out_h)?))
+            Ok(Image::U8(resize_bilinear_u8(b, out_w, out_h)))
         }
         _ => Ok(map_image!(img, b => resize_buf(b, out_w, out_h, interp))),
     }
@@ -451,7 +423,7 @@ mod tests {
     #[test]
     fn u8_bilinear_matches_the_float_resampler_within_one_level() {
         let src = ramp(13, 9);
-        let a = resize_u8_bilinear(&src, 30, 4).unwrap();
+        let a = resize_bilinear_u8(&src, 30, 4);
         let b = resize_buf(&src, 30, 4, ResizeInterpolation::Bilinear);
         for (x, y) in a.data().iter().zip(b.data()) {
             assert!((*x as i32 - *y as i32).abs() <= 1);
