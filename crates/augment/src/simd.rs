@@ -1,9 +1,9 @@
 //! Runtime CPU-feature dispatch for the pixel kernels that interleaved RGB defeats.
 //!
 //! Rust's default x86-64 target has SSE2 only, which has no byte shuffle: loops over 3-byte
-//! pixels (flips, luma, normalisation, resize taps) stay scalar. [`kernel!`] compiles a kernel's body a
-//! second time with a target feature (SSSE3's `pshufb`, AVX2) and picks that copy at run time
-//! when the CPU has it. Both copies are the same Rust code, so results are identical; only
+//! pixels (flips, luma, normalisation, resize taps) stay scalar. [`kernel!`] compiles a
+//! kernel's body a second time with a target feature (SSSE3's `pshufb`, AVX2) and picks that
+//! copy at run time when the CPU has it. Both copies are the same Rust code, so results are identical; only
 //! the instructions differ. Written by hand because the maintained crates (`multiversion`,
 //! `pulp`) would add a dependency for four call sites (flip, grayscale, normalize, bilinear).
 
