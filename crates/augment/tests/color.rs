@@ -1,55 +1,19 @@
 //! Fidelity of the colour, contrast and intensity ops against the OpenCV / Albumentations /
 //! imgaug fixtures in `tests/fixtures/augment` (made by `generate.py` there): each case's op,
 //! built from a pipeline file, must land within 1 intensity level of the reference on at least
-//! 99 % of the values. `jpeg_q50` is informational only (libjpeg there, the `image` crate's
-//! encoder here): its difference is printed, not required.
+//! 99 % of the values. `jpeg_q50` is informational only (libjpeg there, `jpeg-encoder` here):
+//! its difference is printed, not required.
 
-use kindling_augment::{
-    ChannelShuffle, Image, JpegCompression, Op, Pipeline, PipelineConfig, Sample,
-};
+use kindling_augment::{ChannelShuffle, Image, JpegCompression, Op, Sample};
 
 mod common;
 
-use common::case;
+use common::{case, compare};
 
-/// The largest difference and the fraction of values within 1 level, printed.
-fn compare(name: &str, got: &Image, expected: &Image) -> (u8, f64) {
-    let (Image::U8(got), Image::U8(want)) = (got, expected) else {
-        panic!("{name}: expected u8 images");
-    };
-    assert_eq!(
-        (got.width(), got.height(), got.channels()),
-        (want.width(), want.height(), want.channels()),
-        "{name}: shape"
-    );
-    let diffs: Vec<u8> = got
-        .data()
-        .iter()
-        .zip(want.data())
-        .map(|(a, b)| a.abs_diff(*b))
-        .collect();
-    let max = diffs.iter().copied().max().unwrap_or(0);
-    let within = diffs.iter().filter(|d| **d <= 1).count() as f64 / diffs.len() as f64;
-    let exact = diffs.iter().filter(|d| **d == 0).count() as f64 / diffs.len() as f64;
-    let mean = diffs.iter().map(|&d| d as f64).sum::<f64>() / diffs.len() as f64;
-    println!(
-        "{name}: max diff {max}, {:.2} % within 1 level, {:.2} % exact, mean abs diff {mean:.3}",
-        within * 100.0,
-        exact * 100.0
-    );
-    (max, within)
-}
-
-/// Runs `op` (a pipeline op object) on the case's input.
+/// Runs `op` (a pipeline op object) on the case's input and compares with its output.
 fn run_op(name: &str, op: serde_json::Value) -> (u8, f64) {
     let (input, expected, _) = case(name);
-    let config = serde_json::json!({ "seed": 0, "pipeline": op });
-    let config = PipelineConfig::parse(&config.to_string(), "json").unwrap();
-    let got = Pipeline::from_config(config)
-        .unwrap()
-        .augment_image(input, 0, 0)
-        .unwrap();
-    compare(name, &got, &expected)
+    compare(name, &common::run_op(input, &op), &expected)
 }
 
 /// Runs the case with its fixture op object, which is a valid pipeline op here.

@@ -7,37 +7,13 @@ use kindling_augment::{Image, ImageBuf, Pipeline, PipelineConfig, Sample};
 
 mod common;
 
-use common::case;
+use common::{case, compare, run_op};
 
 /// Runs the case's op (its fixture object is a valid pipeline op here) and returns the
 /// largest difference and the fraction of values within 1 level.
 fn run(name: &str) -> (u8, f64) {
     let (input, expected, op) = case(name);
-    let config = serde_json::json!({ "seed": 0, "pipeline": op });
-    let config = PipelineConfig::parse(&config.to_string(), "json").unwrap();
-    let pipeline = Pipeline::from_config(config).unwrap();
-    let got = pipeline.augment_image(input, 0, 0).unwrap();
-    let (Image::U8(got), Image::U8(want)) = (&got, &expected) else {
-        panic!("{name}: expected u8 images");
-    };
-    assert_eq!(
-        (got.width(), got.height(), got.channels()),
-        (want.width(), want.height(), want.channels()),
-        "{name}: shape"
-    );
-    let diffs: Vec<u8> = got
-        .data()
-        .iter()
-        .zip(want.data())
-        .map(|(a, b)| a.abs_diff(*b))
-        .collect();
-    let max = diffs.iter().copied().max().unwrap_or(0);
-    let within = diffs.iter().filter(|d| **d <= 1).count() as f64 / diffs.len() as f64;
-    println!(
-        "{name}: max diff {max}, {:.2} % within 1 level",
-        within * 100.0
-    );
-    (max, within)
+    compare(name, &run_op(input, &op), &expected)
 }
 
 fn assert_close(name: &str) {

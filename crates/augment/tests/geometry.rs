@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 mod common;
 
-use common::fixtures;
+use common::compare;
 
 fn build(spec: &Value) -> Box<dyn kindling_augment::Augmenter> {
     serde_json::from_value::<AugmenterSpec>(spec.clone())
@@ -32,8 +32,7 @@ fn u8_buf(img: &Image) -> &ImageBuf<u8> {
 }
 
 /// The fixture's op as one of ours (pipeline JSON).
-fn our_spec(case: &Value) -> Value {
-    let op = &case["op"];
+fn our_spec(op: &Value) -> Value {
     let name = op["op"].as_str().unwrap();
     let (w, h) = (64, 48);
     match name {
@@ -92,35 +91,11 @@ const FIDELITY_CASES: &[&str] = &[
 
 #[test]
 fn geometric_ops_match_the_opencv_fixtures_within_one_level() {
-    let cases: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixtures().join("cases.json")).unwrap())
-            .unwrap();
     let mut failures = Vec::new();
     for name in FIDELITY_CASES {
-        let case = cases["cases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == *name)
-            .unwrap_or_else(|| panic!("fixture case {name} missing"));
-        let input = Image::open(fixtures().join(case["input"].as_str().unwrap())).unwrap();
-        let want = Image::open(fixtures().join(case["output"].as_str().unwrap())).unwrap();
-        let got = augment(&our_spec(case), Sample::new(input), 0).image;
-        let (got, want) = (u8_buf(&got), u8_buf(&want));
-        assert_eq!(
-            (got.width(), got.height(), got.channels()),
-            (want.width(), want.height(), want.channels()),
-            "{name}: shape"
-        );
-        let diffs: Vec<u8> = got
-            .data()
-            .iter()
-            .zip(want.data())
-            .map(|(a, b)| a.abs_diff(*b))
-            .collect();
-        let max = diffs.iter().copied().max().unwrap_or(0);
-        let within = diffs.iter().filter(|d| **d <= 1).count() as f64 / diffs.len() as f64;
-        println!("{name:<34} max diff {max:>3}  within 1: {:.4}", within);
+        let (input, want, op) = common::case(name);
+        let got = augment(&our_spec(&op), Sample::new(input), 0).image;
+        let (max, within) = compare(name, &got, &want);
         if within < 0.99 {
             failures.push(format!("{name}: {within:.4} within 1 (max {max})"));
         }
