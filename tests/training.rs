@@ -105,7 +105,7 @@ fn a_run_killed_after_epoch_one_resumes_to_the_same_metrics() {
         .arg(&config)
         .arg("--out")
         .arg(&killed)
-        .env("KINDLING_TEST_HANG_AFTER_EPOCH", "1")
+        .args(["--hang-after-epoch", "1"])
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();

@@ -165,6 +165,7 @@ const EXAMPLES: &[(&str, &[&str])] = &[
     ("schedulers", &[]),
     ("custom_loss", &[]),
     ("augment", &[]),
+    ("train_custom", &[]),
 ];
 
 /// The project's test command: formatting, lints, every test on Flex, and the examples.

@@ -5,9 +5,6 @@
 pub mod augment_grid;
 pub mod bench;
 pub mod check_losses;
-pub mod checkpoint;
 pub mod checks;
-pub mod classify;
 pub mod lr;
-pub mod metrics;
 pub mod smoke;

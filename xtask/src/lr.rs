@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use kindling::{Interval, Overrides};
 use plotters::prelude::*;
 
-use crate::classify::ClassifyRun;
+use kindling_train::tasks::classify::ClassifyRun;
 
 /// Options of `cargo xtask lr`.
 #[derive(Debug, Clone, clap::Args)]
@@ -75,7 +75,7 @@ pub fn run(args: &LrArgs) -> Result<Vec<f64>> {
 }
 
 fn draw(rows: &[f64], title: &str, path: &std::path::Path) -> Result<(), String> {
-    crate::metrics::register_font();
+    kindling_train::metrics::register_font();
     let root = BitMapBackend::new(path, (800, 400)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let max = rows.iter().copied().fold(0.0f64, f64::max) * 1.05;

@@ -4,12 +4,14 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use kindling::{RUN_FLAG_KEYS, document_defaults};
+use kindling_train::tasks::classify::{self, CLASSIFY_FLAG_KEYS, ClassifyArgs, ClassifyRun};
+use kindling_train::tasks::segment::{self, SEGMENT_FLAG_KEYS, SegmentArgs, SegmentRun};
+use kindling_train::{Control, Summary, Trainer};
 use xtask::augment_grid::{self, GridArgs};
 use xtask::bench::augment::{self as augment_bench, AugmentBenchArgs};
 use xtask::bench::losses::{self, LossBenchArgs};
 use xtask::check_losses::{self, CheckLossesArgs};
 use xtask::checks::{self, CheckGpuArgs, TestArgs};
-use xtask::classify::{self, CLASSIFY_FLAG_KEYS, ClassifyArgs, ClassifyRun};
 use xtask::lr::{self, LrArgs};
 use xtask::smoke::{self, SmokeArgs};
 
@@ -60,16 +62,59 @@ enum Bench {
 #[derive(Subcommand)]
 enum Task {
     /// Image classification on an ImageFolder tree (default: generated shapes)
-    Classify(Box<ClassifyArgs>),
+    Classify {
+        #[command(flatten)]
+        args: Box<ClassifyArgs>,
+        #[command(flatten)]
+        test: TestHooks,
+    },
+    /// Semantic segmentation on a segmentation folder (default: generated shapes)
+    Segment {
+        #[command(flatten)]
+        args: Box<SegmentArgs>,
+        #[command(flatten)]
+        test: TestHooks,
+    },
+}
+
+/// Hooks for the integration tests, hidden from `--help`.
+#[derive(Debug, Clone, Default, clap::Args)]
+struct TestHooks {
+    /// After writing this epoch's checkpoint, stop making progress (sleep) so that a test
+    /// can kill the process at a known point
+    #[arg(long, hide = true, value_name = "EPOCH")]
+    hang_after_epoch: Option<usize>,
+}
+
+impl TestHooks {
+    /// A trainer for `run` with these hooks installed as callbacks.
+    fn trainer<'a>(&self, run: kindling::RunConfig) -> Trainer<'a> {
+        let hang = self.hang_after_epoch;
+        Trainer::new(run).on_epoch_end(move |info| {
+            if hang == Some(info.epoch) {
+                eprintln!("--hang-after-epoch {}: waiting to be killed", info.epoch);
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(3600));
+                }
+            }
+            Control::Continue
+        })
+    }
 }
 
 fn main() -> ExitCode {
-    let defaults = ClassifyRun::default();
+    let classify = ClassifyRun::default();
+    let segment = SegmentRun::default();
     let cmd = Cli::command().mut_subcommand("train", |train| {
-        train.mut_subcommand("classify", |c| {
-            let c = document_defaults(c, &defaults, RUN_FLAG_KEYS);
-            document_defaults(c, &defaults, CLASSIFY_FLAG_KEYS)
-        })
+        train
+            .mut_subcommand("classify", |c| {
+                let c = document_defaults(c, &classify, RUN_FLAG_KEYS);
+                document_defaults(c, &classify, CLASSIFY_FLAG_KEYS)
+            })
+            .mut_subcommand("segment", |c| {
+                let c = document_defaults(c, &segment, RUN_FLAG_KEYS);
+                document_defaults(c, &segment, SEGMENT_FLAG_KEYS)
+            })
     });
     let cli = match Cli::from_arg_matches(&cmd.get_matches()) {
         Ok(cli) => cli,
@@ -87,48 +132,51 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Cmd::Train {
-            task: Task::Classify(args),
+            task: Task::Classify { args, test },
         } => {
             let cfg = args.resolve()?;
             if args.run.print_config {
                 print!("{}", kindling::to_toml_string(&cfg)?);
                 return Ok(());
             }
-            // SAFETY: still single-threaded: no worker or Burn thread has started yet.
-            unsafe { kindling::set_burn_default_device(cfg.run.device) };
-            let outcome = classify::run(&cfg)?;
-            let last = outcome.metrics.last();
-            eprintln!();
-            eprintln!("summary");
-            eprintln!(
-                "  best val accuracy: {:.2}%",
-                100.0 * outcome.best_val_accuracy
-            );
-            if let Some(last) = last {
-                eprintln!(
-                    "  final: train loss {:.4}, val loss {:.4}, val accuracy {:.2}%",
-                    last.train_loss,
-                    last.val_loss,
-                    100.0 * last.val_accuracy
-                );
+            let (summary, task) = classify::run(&cfg, test.trainer(cfg.run.clone()))?;
+            print_summary(&summary);
+            let skipped = task.dataset().map_or(0, |d| d.skipped.len());
+            eprintln!("  undecodable images skipped: {skipped}");
+            eprintln!("  metrics: {}", cfg.run.out.join("metrics.csv").display());
+            Ok(())
+        }
+        Cmd::Train {
+            task: Task::Segment { args, test },
+        } => {
+            let cfg = args.resolve()?;
+            if args.run.print_config {
+                print!("{}", kindling::to_toml_string(&cfg)?);
+                return Ok(());
+            }
+            let (summary, task) = segment::run(&cfg, test.trainer(cfg.run.clone()))?;
+            print_summary(&summary);
+            if let Some(data) = task.dataset() {
+                let iou: Vec<String> = data
+                    .classes
+                    .iter()
+                    .zip(task.last_per_class_iou())
+                    .map(|(name, iou)| match iou {
+                        Some(v) => format!("{name} {v:.3}"),
+                        None => format!("{name} -"),
+                    })
+                    .collect();
+                eprintln!("  per-class IoU (last epoch): {}", iou.join(", "));
+                eprintln!("  bad pairs skipped: {}", data.skipped.len());
             }
             eprintln!(
-                "  wall time: {:.1}s{}",
-                outcome.wall_seconds,
-                match outcome.resumed_from {
-                    0 => String::new(),
-                    e => format!(" (resumed after epoch {e})"),
-                }
+                "  predictions: {}",
+                cfg.run.out.join("predictions.png").display()
             );
-            eprintln!("  throughput: {:.0} train images/s", outcome.images_per_sec);
-            eprintln!("  undecodable images skipped: {}", outcome.skipped_images);
-            eprintln!("  checkpoint: {}", outcome.checkpoint.display());
             eprintln!("  metrics: {}", cfg.run.out.join("metrics.csv").display());
             Ok(())
         }
         Cmd::Smoke(args) => {
-            // SAFETY: still single-threaded, as above.
-            unsafe { kindling::set_burn_default_device(args.device) };
             let report = smoke::run(&args)?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
@@ -150,7 +198,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::CheckLosses(args) => {
-            // SAFETY: still single-threaded, as above.
+            // SAFETY: still single-threaded: no worker or Burn thread has started yet.
             unsafe { kindling::set_burn_default_device(args.device) };
             let n = check_losses::run(&args)?;
             eprintln!(
@@ -167,4 +215,42 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             what: Bench::Augment(args),
         } => augment_bench::run(&args),
     }
+}
+
+/// The end-of-run summary every task prints.
+fn print_summary(summary: &Summary) {
+    eprintln!();
+    eprintln!("summary");
+    if let Some(best) = &summary.best {
+        eprintln!(
+            "  best {}: {:.4} (epoch {})",
+            best.metric, best.value, best.epoch
+        );
+    }
+    if let Some(last) = summary.history.rows.last() {
+        let values: Vec<String> = summary
+            .history
+            .columns
+            .iter()
+            .zip(&last.values)
+            .map(|(name, v)| format!("{name} {v:.4}"))
+            .collect();
+        eprintln!("  final: {}", values.join(", "));
+    }
+    eprintln!(
+        "  wall time: {:.1}s{}{}",
+        summary.wall_seconds,
+        match summary.resumed_from {
+            0 => String::new(),
+            e => format!(" (resumed after epoch {e})"),
+        },
+        if summary.stopped_early {
+            " (stopped early)"
+        } else {
+            ""
+        }
+    );
+    eprintln!("  throughput: {:.0} train images/s", summary.images_per_sec);
+    eprintln!("  checkpoint: {}", summary.checkpoint.display());
+    eprintln!("  best checkpoint: {}", summary.best_checkpoint.display());
 }

@@ -1,5 +1,6 @@
-//! The device smoke test: a few training steps of the classify model on any device and dtype,
-//! from the same initial weights as a Flex f32 reference run.
+//! The device smoke test: a few steps of the real `Trainer` on the classify task (with
+//! `kindling-losses`' cross-entropy) on any device and dtype, from the same initial weights
+//! as a Flex f32 reference run.
 //!
 //! It checks what must hold on every device: the loss is finite, it falls over the steps, and
 //! the first step's loss (same weights, same batch) agrees with Flex f32 within a tolerance
@@ -10,19 +11,15 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail, ensure};
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::GradientsParams;
 use burn::store::ModuleRecord;
-use burn::tensor::Bytes;
-use kindling::{DeviceSpec, OptimizerConfig, OptimizerKind, Precision};
+use burn::tensor::{Bytes, Device};
+use kindling::augment::Batch;
+use kindling::{DeviceSpec, OptimizerConfig, OptimizerKind, Precision, RunConfig};
+use kindling_train::tasks::classify::{ClassifyConfig, ClassifyRun, ClassifyTask, SmallCnn};
+use kindling_train::{Control, Goal, StepOutput, Task, TaskData, Trainer};
 use serde::{Deserialize, Serialize};
 
-use crate::classify::data::{self, Sample};
-use crate::classify::model::{SmallCnn, SmallCnnConfig};
-use crate::classify::synth;
-
 const IMAGE_SIZE: u32 = 16;
-const BATCH: usize = 16;
 const SEED: u64 = 7;
 
 /// Options of one smoke run.
@@ -70,92 +67,148 @@ pub fn tolerance(dtype: Precision) -> f64 {
     }
 }
 
-/// The fixed smoke batch: 16 synthetic images, all five classes.
-fn smoke_samples() -> Vec<Sample> {
-    (0..BATCH)
-        .map(|i| {
-            let class = i % synth::SHAPES.len();
-            Sample {
-                pixels: synth::render(SEED, class, i as u64, IMAGE_SIZE).into_raw(),
-                label: class,
-            }
-        })
-        .collect()
+/// The smoke run's configuration: the classify task on 15 generated 16×16 images, one step
+/// per epoch on the whole training set (batch 32), the default `kindling-losses`
+/// cross-entropy, SGD with momentum.
+fn smoke_config(args: &SmokeArgs, out: &Path) -> ClassifyRun {
+    let defaults = ClassifyRun::default();
+    ClassifyRun {
+        run: RunConfig {
+            seed: SEED,
+            epochs: args.steps,
+            batch_size: 32,
+            workers: 0,
+            device: args.device,
+            dtype: args.dtype,
+            out: out.to_path_buf(),
+            optimizer: OptimizerConfig {
+                name: OptimizerKind::Sgd,
+                lr: 0.05,
+                momentum: 0.9,
+                weight_decay: 0.0,
+                ..OptimizerConfig::default()
+            },
+            ..defaults.run
+        },
+        classify: ClassifyConfig {
+            image_size: IMAGE_SIZE,
+            synthetic_per_class: 4,
+            widths: vec![8, 16],
+            ..defaults.classify
+        },
+    }
 }
 
-fn model_config() -> SmallCnnConfig {
-    SmallCnnConfig::new(synth::SHAPES.len()).with_widths(vec![8, 16])
+/// The classify task with its initial weights taken from (or written to) a reference
+/// directory, so that every device starts where Flex f32 started.
+struct SmokeTask {
+    inner: ClassifyTask,
+    reference: Option<PathBuf>,
+    write_reference: Option<PathBuf>,
+}
+
+impl Task for SmokeTask {
+    type Model = SmallCnn;
+    fn name(&self) -> &str {
+        "smoke"
+    }
+    fn data(&self) -> kindling_train::Result<TaskData> {
+        self.inner.data()
+    }
+    fn init_model(&self, device: &Device) -> kindling_train::Result<SmallCnn> {
+        let fresh = self.inner.init_model(device)?;
+        let err = |e: String| kindling_train::TrainError::Task(format!("smoke weights: {e}"));
+        let model = match &self.reference {
+            Some(dir) => {
+                let bytes = std::fs::read(dir.join("weights.bpk"))
+                    .map_err(|e| err(format!("reading {}: {e}", dir.display())))?;
+                let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
+                    .map_err(|e| err(e.to_string()))?
+                    .cast_to_module_dtype();
+                fresh
+                    .try_load_record(record)
+                    .map_err(|e| err(e.to_string()))?
+            }
+            None => fresh,
+        };
+        if let Some(dir) = &self.write_reference {
+            std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+            let bytes = model
+                .clone()
+                .into_record()
+                .into_bytes()
+                .map_err(|e| err(e.to_string()))?;
+            kindling::write_atomic(&dir.join("weights.bpk"), &bytes)
+                .map_err(|e| err(e.to_string()))?;
+        }
+        Ok(model)
+    }
+    fn train_columns(&self) -> Vec<String> {
+        self.inner.train_columns()
+    }
+    fn val_columns(&self) -> Vec<String> {
+        self.inner.val_columns()
+    }
+    fn best_metric(&self) -> (String, Goal) {
+        self.inner.best_metric()
+    }
+    fn train_step(&self, model: &SmallCnn, batch: &Batch) -> kindling_train::Result<StepOutput> {
+        self.inner.train_step(model, batch)
+    }
+    fn evaluate(
+        &self,
+        model: &SmallCnn,
+        batches: &mut dyn Iterator<Item = kindling_train::Result<Batch>>,
+    ) -> kindling_train::Result<Vec<f64>> {
+        self.inner.evaluate(model, batches)
+    }
 }
 
 /// Runs the smoke test described by `args` and checks its invariants.
 pub fn run(args: &SmokeArgs) -> Result<SmokeReport> {
     // Fail on a device missing from this build before spending time on the reference run.
     args.device.device()?;
-    let scratch;
+    let scratch = tempfile::tempdir().context("creating a scratch directory")?;
     let reference = match (&args.reference, args.device, args.dtype) {
         (Some(dir), _, _) => Some(dir.clone()),
         // The reference itself needs none.
         (None, DeviceSpec::Flex, Precision::F32) => None,
         (None, _, _) => {
-            scratch = tempfile::tempdir().context("creating a scratch directory")?;
             let dir = scratch.path().join("reference");
             write_reference_in_child(&dir, args.steps)?;
             Some(dir)
         }
     };
-
-    let device = kindling::init_device(args.device, args.dtype, SEED)?;
-    let train_device = device.clone().autodiff();
-    let fresh = model_config().init(&train_device);
-    let (model, reference_losses): (SmallCnn, Option<Vec<f64>>) = match &reference {
-        Some(dir) => {
-            let bytes = std::fs::read(dir.join("weights.bpk"))
-                .with_context(|| format!("reading the reference weights in {}", dir.display()))?;
-            let record =
-                ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))?.cast_to_module_dtype();
-            let losses: Vec<f64> =
-                serde_json::from_slice(&std::fs::read(dir.join("losses.json"))?)?;
-            (fresh.try_load_record(record)?, Some(losses))
-        }
-        None => (fresh, None),
+    let cfg = smoke_config(args, &scratch.path().join("run"));
+    let task = SmokeTask {
+        inner: ClassifyTask::new(cfg.clone()),
+        reference: reference.clone(),
+        write_reference: args.write_reference.clone(),
     };
-    if let Some(dir) = &args.write_reference {
-        std::fs::create_dir_all(dir)?;
-        let bytes = model.clone().into_record().into_bytes()?;
-        kindling::write_atomic(&dir.join("weights.bpk"), &bytes)?;
-    }
+    let reference_losses: Option<Vec<f64>> = match &reference {
+        Some(dir) => Some(serde_json::from_slice(
+            &std::fs::read(dir.join("losses.json"))
+                .with_context(|| format!("reading the reference losses in {}", dir.display()))?,
+        )?),
+        None => None,
+    };
 
-    let samples = smoke_samples();
-    let refs: Vec<&Sample> = samples.iter().collect();
-    let loss_fn = CrossEntropyLossConfig::new().init(&train_device);
-    let mut optimizer = OptimizerConfig {
-        name: OptimizerKind::Sgd,
-        lr: 0.05,
-        momentum: 0.9,
-        weight_decay: 0.0,
-        ..OptimizerConfig::default()
-    }
-    .init();
-    let mut model = model;
     let (mut losses, mut step_seconds) = (Vec::new(), Vec::new());
-    for step in 0..args.steps {
-        let t = std::time::Instant::now();
-        let (images, labels) = data::batch(&refs, IMAGE_SIZE, &train_device);
-        let loss = loss_fn.forward(model.forward(images), labels);
-        let value: f64 = loss.clone().into_scalar::<f32>().into();
-        ensure!(value.is_finite(), "step {}: loss is {value}", step + 1);
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optimizer.step(0.05, model, grads);
-        losses.push(value);
-        step_seconds.push(t.elapsed().as_secs_f64());
-        eprintln!(
-            "smoke {} {}: step {} loss {value:.6} ({:.2}s)",
-            args.device,
-            args.dtype,
-            step + 1,
-            t.elapsed().as_secs_f64()
-        );
-    }
+    let mut last = std::time::Instant::now();
+    let label = format!("{} {}", args.device, args.dtype);
+    Trainer::new(cfg.run.clone())
+        .on_step(|info| {
+            let seconds = last.elapsed().as_secs_f64();
+            eprintln!(
+                "smoke {label}: step {} loss {:.6} ({seconds:.2}s)",
+                info.epoch, info.loss
+            );
+            losses.push(info.loss);
+            step_seconds.push(seconds);
+            last = std::time::Instant::now();
+            Control::Continue
+        })
+        .fit(&task)?;
     if let Some(dir) = &args.write_reference {
         kindling::write_atomic(&dir.join("losses.json"), &serde_json::to_vec(&losses)?)?;
     }

@@ -1,7 +1,7 @@
 //! The classify task's model: a small VGG-style CNN.
 
 use burn::config::Config;
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
@@ -43,7 +43,7 @@ impl SmallCnnConfig {
             pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
             head: LinearConfig::new(channels, self.num_classes).init(device),
         };
-        model.visit(&mut Materialize);
+        crate::tasks::materialize(&model);
         model
     }
 }
@@ -82,14 +82,5 @@ impl SmallCnn {
         let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
         let [n, c, _, _] = x.dims();
         self.head.forward(self.pool.forward(x).reshape([n, c]))
-    }
-}
-
-/// Touches every parameter so lazy initialisers run now, in module order.
-struct Materialize;
-
-impl ModuleVisitor for Materialize {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let _ = param.val();
     }
 }

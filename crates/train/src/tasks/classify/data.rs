@@ -2,38 +2,20 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use std::sync::Arc;
+
+use burn::data::dataset::DatasetError;
 use image::imageops::FilterType;
+use kindling::augment::{Image, ImageBuf};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
+
+pub use crate::tasks::BadImagePolicy;
 
 /// File extensions read as images (torchvision's `IMG_EXTENSIONS`, less the rare ones).
 pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"];
-
-/// What to do with an image that cannot be decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BadImagePolicy {
-    /// Stop with an error naming the file (the default).
-    #[default]
-    Error,
-    /// Skip the file and count it in the summary.
-    Skip,
-}
-
-impl std::str::FromStr for BadImagePolicy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "error" => Ok(Self::Error),
-            "skip" => Ok(Self::Skip),
-            other => Err(format!("unknown policy `{other}`; expected error or skip")),
-        }
-    }
-}
 
 /// Why a dataset could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -101,9 +83,9 @@ pub struct Dataset {
     /// Class names, sorted (their index is the label).
     pub classes: Vec<String>,
     /// Training samples.
-    pub train: Vec<Sample>,
+    pub train: Arc<Vec<Sample>>,
     /// Validation samples.
-    pub val: Vec<Sample>,
+    pub val: Arc<Vec<Sample>>,
     /// Images that could not be decoded and were skipped, with the reason.
     pub skipped: Vec<(PathBuf, String)>,
     /// Side length of every image.
@@ -200,8 +182,8 @@ impl Dataset {
         let val = keep(decode_all(&val_files))?;
         Ok(Self {
             classes,
-            train,
-            val,
+            train: Arc::new(train),
+            val: Arc::new(val),
             skipped,
             image_size: opts.image_size,
         })
@@ -323,23 +305,32 @@ pub const MEAN: [f32; 3] = [0.5, 0.5, 0.5];
 /// See [`MEAN`].
 pub const STD: [f32; 3] = [0.25, 0.25, 0.25];
 
-/// Stacks samples into a normalised `[N, 3, S, S]` batch and `[N]` labels on `device`.
-pub fn batch(samples: &[&Sample], size: u32, device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
-    let s = size as usize;
-    let plane = s * s;
-    let mut data = vec![0f32; samples.len() * 3 * plane];
-    for (i, sample) in samples.iter().enumerate() {
-        let out = &mut data[i * 3 * plane..(i + 1) * 3 * plane];
-        for (p, rgb) in sample.pixels.chunks_exact(3).enumerate() {
-            for c in 0..3 {
-                out[c * plane + p] = (f32::from(rgb[c]) / 255.0 - MEAN[c]) / STD[c];
-            }
+/// Decoded samples as a Burn dataset of augmentable RGB images (labels stay in the
+/// [`Sample`]s, found by index).
+pub struct RgbSamples {
+    samples: Arc<Vec<Sample>>,
+    size: usize,
+}
+
+impl RgbSamples {
+    /// `size × size` RGB samples.
+    pub fn new(samples: Arc<Vec<Sample>>, size: u32) -> Self {
+        Self {
+            samples,
+            size: size as usize,
         }
     }
-    let labels: Vec<i64> = samples.iter().map(|s| s.label as i64).collect();
-    let images = Tensor::from_data(TensorData::new(data, [samples.len(), 3, s, s]), device);
-    let labels = Tensor::from_data(TensorData::new(labels, [samples.len()]), device);
-    (images, labels)
+}
+
+impl burn::data::dataset::Dataset<kindling::augment::Sample> for RgbSamples {
+    fn get(&self, index: usize) -> Result<kindling::augment::Sample, DatasetError> {
+        let pixels = self.samples[index].pixels.clone();
+        let image = ImageBuf::new(self.size, self.size, 3, pixels).map_err(DatasetError::new)?;
+        Ok(kindling::augment::Sample::new(Image::U8(image)))
+    }
+    fn len(&self) -> usize {
+        self.samples.len()
+    }
 }
 
 #[cfg(test)]
@@ -392,7 +383,7 @@ mod tests {
             .save(dir.path().join("b/rgba.png"))
             .unwrap();
         let ds = Dataset::load(dir.path(), &opts()).unwrap();
-        let all: Vec<_> = ds.train.iter().chain(&ds.val).collect();
+        let all: Vec<_> = ds.train.iter().chain(ds.val.iter()).collect();
         assert!(all.iter().any(|s| s.pixels[..3] == [77, 77, 77]));
         assert!(all.iter().any(|s| s.pixels[..3] == [1, 2, 3]));
     }

@@ -9,21 +9,23 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::EpochMetrics;
+use crate::metrics::History;
 
 const MAGIC: &[u8; 8] = b"KINDLCK1";
 
 /// Everything besides tensors needed to continue a run exactly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointState {
+    /// The task that wrote it (`classify`, `segment`, or a user task's name).
+    pub task: String,
     /// Epochs completed (the next epoch to run is `epoch + 1`).
     pub epoch: usize,
     /// The run's configuration, as resolved (JSON tree).
     pub config: serde_json::Value,
-    /// Class names, in label order.
-    pub classes: Vec<String>,
+    /// The task's own state (class names, …), checked on resume.
+    pub task_state: serde_json::Value,
     /// Metrics of every completed epoch.
-    pub metrics: Vec<EpochMetrics>,
+    pub metrics: History,
     /// Seed of every RNG stream. Kindling keys each stream by (seed, epoch, item), so with
     /// `epoch` this is the complete RNG state: the device RNG is reseeded from
     /// (seed, epoch) at the start of each epoch, the shuffle of epoch e is a pure function of
@@ -34,6 +36,9 @@ pub struct CheckpointState {
     /// The learning-rate schedule's position (a burnpack `LrSchedulerRecord`), if any.
     #[serde(default)]
     pub scheduler: Option<Vec<u8>>,
+    /// The best value of the task's selection metric so far, and its epoch.
+    #[serde(default)]
+    pub best: Option<(f64, usize)>,
 }
 
 /// A loaded checkpoint.
@@ -134,27 +139,30 @@ impl Checkpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::EpochRow;
 
     fn sample() -> Checkpoint {
         Checkpoint {
             state: CheckpointState {
+                task: "classify".into(),
                 epoch: 2,
                 config: serde_json::json!({"seed": 1}),
-                classes: vec!["a".into(), "b".into()],
+                task_state: serde_json::json!({"classes": ["a", "b"]}),
                 // Values whose JSON round trip needs correctly rounded parsing.
-                metrics: vec![EpochMetrics {
-                    epoch: 1,
-                    train_loss: 1.5929235935211181,
-                    train_accuracy: 0.1 + 0.2,
-                    val_loss: 1.592923593521118,
-                    val_accuracy: f64::MIN_POSITIVE,
-                    lr: 0.016659440098579996,
-                    seconds: 1.0,
-                    images_per_sec: 2.0,
-                }],
+                metrics: History {
+                    columns: vec!["train_loss".into(), "val_accuracy".into()],
+                    rows: vec![EpochRow {
+                        epoch: 1,
+                        values: vec![1.5929235935211181, f64::MIN_POSITIVE],
+                        lr: 0.016659440098579996,
+                        seconds: 1.0,
+                        images_per_sec: 2.0,
+                    }],
+                },
                 rng_seed: 1,
                 train_seconds: 1.5,
                 scheduler: Some(vec![4, 2]),
+                best: Some((0.1 + 0.2, 1)),
             },
             model: vec![1, 2, 3],
             optimizer: vec![9; 10],

@@ -7,7 +7,7 @@ use kindling::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::data::BadImagePolicy;
+use crate::tasks::BadImagePolicy;
 
 /// Everything a `cargo xtask train classify` run is configured by.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -82,7 +82,8 @@ fn inside(class: usize, u: f32, v: f32) -> bool {
     }
 }
 
-fn hue_to_rgb(h: f32) -> [f32; 3] {
+/// A fully saturated colour for hue `h` in [0, 6).
+pub fn hue_to_rgb(h: f32) -> [f32; 3] {
     let x = 1.0 - ((h % 2.0) - 1.0).abs();
     match h as u32 {
         0 => [1.0, x, 0.0],

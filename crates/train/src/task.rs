@@ -1,0 +1,115 @@
+//! The seam between the generic [`Trainer`](crate::Trainer) and what is particular to one job:
+//! its data, model, loss and metrics.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use burn::data::dataset::Dataset;
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use kindling::augment::{Batch, Sample};
+
+use crate::error::Result;
+use crate::metrics::History;
+
+/// A dataset of augmentable samples (an image plus its masks, boxes or keypoints). A sample's
+/// position in the dataset keys its augmentation stream and is how a task finds its label
+/// (see [`Batch::indices`]).
+pub type SampleDataset = Arc<dyn Dataset<Sample>>;
+
+/// Whether larger or smaller values of a metric are better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Goal {
+    /// Larger is better (accuracy, mIoU).
+    Max,
+    /// Smaller is better (a loss).
+    Min,
+}
+
+impl Goal {
+    /// Whether `new` improves on `best`.
+    pub fn improves(self, new: f64, best: f64) -> bool {
+        match self {
+            Goal::Max => new > best,
+            Goal::Min => new < best,
+        }
+    }
+}
+
+/// The training and validation data of a task, and how its images are normalised.
+#[derive(Clone)]
+pub struct TaskData {
+    /// Training samples (augmented by the run's pipeline, if any).
+    pub train: SampleDataset,
+    /// Validation samples (never augmented).
+    pub val: SampleDataset,
+    /// Per-channel mean subtracted after scaling to [0, 1].
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation divided by.
+    pub std: Vec<f32>,
+    /// `(width, height, channels)` every batch must have: an augmentation pipeline that ends
+    /// at another size is refused before training. `None` skips the check.
+    pub input_size: Option<(usize, usize, usize)>,
+}
+
+/// What one training batch produced.
+pub struct StepOutput {
+    /// The scalar loss to back-propagate (`[1]`).
+    pub loss: Tensor<1>,
+    /// The batch's values of [`Task::train_columns`] (means over the batch), computed
+    /// without gradients.
+    pub metrics: Vec<f64>,
+}
+
+/// One training job, as the [`Trainer`](crate::Trainer) sees it.
+///
+/// A task owns its data, builds its model, computes the loss of a batch and evaluates the
+/// model; the trainer does everything else (device, seeding, loading and augmentation in
+/// workers, optimizer and schedule, divergence checks, checkpoints, resume, CSV, curves,
+/// progress, callbacks). `examples/train_custom.rs` implements one in a few lines.
+pub trait Task {
+    /// The model (a Burn module; the trainer moves it between the autodiff device for
+    /// training and the plain device for evaluation).
+    type Model: Module + 'static;
+
+    /// The task's name, saved in checkpoints (a `--resume` by another task is refused).
+    fn name(&self) -> &str;
+
+    /// The data (called once, before any model exists).
+    fn data(&self) -> Result<TaskData>;
+
+    /// A freshly initialised model on `device` (the trainer has seeded it).
+    fn init_model(&self, device: &Device) -> Result<Self::Model>;
+
+    /// Training metrics besides `train_loss`, e.g. `["train_accuracy"]`.
+    fn train_columns(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Validation metric names, in the order [`Task::evaluate`] returns them. The first
+    /// must be `val_loss` (the scheduler's ReduceLROnPlateau follows it).
+    fn val_columns(&self) -> Vec<String>;
+
+    /// The column that picks the best checkpoint and whether it is maximised.
+    fn best_metric(&self) -> (String, Goal);
+
+    /// Forward and loss of one training batch (on the autodiff device).
+    fn train_step(&self, model: &Self::Model, batch: &Batch) -> Result<StepOutput>;
+
+    /// The validation metrics over `batches` (the model is in eval mode on the plain device).
+    fn evaluate(
+        &self,
+        model: &Self::Model,
+        batches: &mut dyn Iterator<Item = Result<Batch>>,
+    ) -> Result<Vec<f64>>;
+
+    /// State that must match for a `--resume` (class names, …); saved in checkpoints.
+    fn state(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+
+    /// Task-specific outputs after each epoch (a predictions grid, …) under `out`.
+    fn after_epoch(&self, _model: &Self::Model, _history: &History, _out: &Path) -> Result<()> {
+        Ok(())
+    }
+}
