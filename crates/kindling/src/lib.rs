@@ -16,6 +16,7 @@
 
 mod args;
 mod config;
+mod cycling;
 mod device;
 mod error;
 mod fs;
@@ -28,6 +29,7 @@ pub use config::{
     OptimizerConfig, OptimizerKind, Overrides, RunConfig, Validate, out_of_range, read_config_file,
     resolve_config, save_config, to_toml_string,
 };
+pub use cycling::MomentumHandle;
 pub use device::{
     DEVICE_ENV, DEVICE_SYNTAX, DeviceSpec, Precision, compiled_features, init_device,
     set_burn_default_device,

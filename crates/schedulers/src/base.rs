@@ -85,6 +85,25 @@ pub trait LrPolicy: Send + Sync {
         self.lr(0, true, lr, base_lr)
     }
 
+    /// PyTorch's constructor side effects on the optimizer's group before the scheduler reads
+    /// its base rate, as `(lr, initial_lr)` from the group's `(lr, initial_lr)`: CyclicLR sets
+    /// `lr = base_lr`, OneCycleLR overwrites `initial_lr = max_lr / div_factor`; the default
+    /// changes nothing. Only composites use it: a policy's base rate is the group's
+    /// `initial_lr` when it was constructed (set from `lr` if unset), and `SequentialLR` resets
+    /// the rate to the last `initial_lr`.
+    fn construct(&self, lr: f64, initial_lr: Option<f64>) -> (f64, Option<f64>) {
+        (lr, initial_lr)
+    }
+
+    /// The momentum this policy's latest [`LrPolicy::start`], [`LrPolicy::step`] or
+    /// [`LrPolicy::closed_form`] (the one at `last_epoch`) set on the optimizer: PyTorch's side
+    /// effect of `get_lr()` on `param_group['momentum']` (SGD) or `param_group['betas'][0]`
+    /// (Adam, AdamW). `None` (the default) when the policy does not cycle momentum; the
+    /// optimizer's momentum then stays what it was.
+    fn momentum(&self, _last_epoch: i64) -> Option<f64> {
+        None
+    }
+
     /// State beyond the step counter, for checkpoints.
     fn record(&self) -> LrSchedulerRecord {
         LrSchedulerRecord::new()
@@ -122,6 +141,8 @@ pub struct Scheduler {
     policy: Box<dyn LrPolicy>,
     base_lr: f64,
     lr: f64,
+    /// The momentum last set by the policy (PyTorch's `param_group['momentum']`/`betas[0]`).
+    momentum: Option<f64>,
     last_epoch: i64,
     /// Burn's `step()` returns the rate for the next update; the first call returns the
     /// initial rate without advancing.
@@ -138,10 +159,12 @@ impl Scheduler {
     /// As [`Scheduler::new`], for a boxed policy.
     pub fn from_boxed(mut policy: Box<dyn LrPolicy>, base_lr: f64) -> Self {
         let lr = policy.start(base_lr, base_lr);
+        let momentum = policy.momentum(0);
         Self {
             policy,
             base_lr,
             lr,
+            momentum,
             last_epoch: 0,
             burn_started: false,
         }
@@ -150,6 +173,28 @@ impl Scheduler {
     /// The current learning rate (`get_last_lr()`).
     pub fn lr(&self) -> f64 {
         self.lr
+    }
+
+    /// The momentum the policy has set on the optimizer, if it cycles momentum (OneCycleLR,
+    /// CyclicLR with `cycle_momentum`, or a composite containing one): PyTorch's
+    /// `param_group['momentum']` (SGD) or `param_group['betas'][0]` (Adam/AdamW) after the
+    /// same number of `step()` calls, i.e. the momentum of the update that uses [`Scheduler::lr`].
+    /// `None` when no policy has set one: the optimizer keeps its configured momentum.
+    ///
+    /// A training loop passes it to the optimizer before each update, e.g. through
+    /// `kindling::MomentumHandle::set`.
+    ///
+    /// ```
+    /// use kindling_schedulers::{OneCycleLr, Scheduler};
+    /// let mut s = Scheduler::new(OneCycleLr::new(0.1, 100), 0.1);
+    /// assert_eq!(s.momentum(), Some(0.95)); // max_momentum at the start
+    /// for _ in 0..30 {
+    ///     s.step().unwrap();
+    /// }
+    /// assert!((s.momentum().unwrap() - 0.85).abs() < 1e-3); // base_momentum at the peak lr
+    /// ```
+    pub fn momentum(&self) -> Option<f64> {
+        self.momentum
     }
 
     /// The base learning rate (the optimizer's `lr`).
@@ -182,6 +227,9 @@ impl Scheduler {
             .step(self.last_epoch + 1, self.lr, self.base_lr, metric)?;
         self.last_epoch += 1;
         self.lr = lr;
+        if let Some(m) = self.policy.momentum(self.last_epoch) {
+            self.momentum = Some(m);
+        }
         Ok(lr)
     }
 
@@ -196,12 +244,20 @@ impl Scheduler {
     }
 
     /// The complete position of the schedule, for checkpoints.
+    ///
+    /// The momentum is saved too: a lone OneCycleLR/CyclicLR derives it from the step counter,
+    /// but inside `SequentialLR` it is whatever the last cycling policy set, possibly before
+    /// the current policy took over.
     pub fn record(&self) -> LrSchedulerRecord {
-        LrSchedulerRecord::new()
+        let record = LrSchedulerRecord::new()
             .with_scalar("last_epoch", self.last_epoch)
             .with_scalar("lr", self.lr)
             .with_scalar("burn_started", self.burn_started)
-            .with_record("policy", self.policy.record())
+            .with_record("policy", self.policy.record());
+        match self.momentum {
+            Some(m) => record.with_scalar("momentum", m),
+            None => record,
+        }
     }
 
     /// Restores a position saved by [`Scheduler::record`].
@@ -214,6 +270,10 @@ impl Scheduler {
             self.lr = lr;
             self.burn_started = record.scalar::<bool>("burn_started").unwrap_or(false);
             self.policy.load(&record.record("policy"));
+            // Records written before momentum was saved: derive it from the position.
+            self.momentum = record
+                .scalar::<f64>("momentum")
+                .or_else(|| self.policy.momentum(last_epoch));
         }
     }
 }

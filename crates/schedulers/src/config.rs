@@ -148,6 +148,15 @@ pub enum SchedulerConfig {
         /// exp_range's decay per iteration.
         #[serde(default = "one")]
         gamma: f64,
+        /// Cycle momentum (SGD) or beta1 (Adam/AdamW) inversely to the rate.
+        #[serde(default = "yes")]
+        cycle_momentum: bool,
+        /// Momentum at the rate's peak.
+        #[serde(default = "eight_tenths")]
+        base_momentum: f64,
+        /// Momentum at `base_lr`.
+        #[serde(default = "nine_tenths")]
+        max_momentum: f64,
     },
     /// `OneCycleLR`.
     OneCycleLr {
@@ -177,6 +186,15 @@ pub enum SchedulerConfig {
         /// Use PyTorch's three-phase variant.
         #[serde(default)]
         three_phase: bool,
+        /// Cycle momentum (SGD) or beta1 (Adam/AdamW) inversely to the rate.
+        #[serde(default = "yes")]
+        cycle_momentum: bool,
+        /// Momentum at the rate's peak.
+        #[serde(default = "eighty_five_hundredths")]
+        base_momentum: f64,
+        /// Momentum at the start and the end.
+        #[serde(default = "ninety_five_hundredths")]
+        max_momentum: f64,
     },
     /// `ReduceLROnPlateau`.
     ReduceLrOnPlateau {
@@ -219,6 +237,21 @@ pub enum SchedulerConfig {
     },
 }
 
+fn yes() -> bool {
+    true
+}
+fn eight_tenths() -> f64 {
+    0.8
+}
+fn nine_tenths() -> f64 {
+    0.9
+}
+fn eighty_five_hundredths() -> f64 {
+    0.85
+}
+fn ninety_five_hundredths() -> f64 {
+    0.95
+}
 fn one_usize() -> usize {
     1
 }
@@ -283,6 +316,21 @@ fn positive(policy: &'static str, field: &'static str, v: f64) -> Res<()> {
 
 fn non_negative(policy: &'static str, field: &'static str, v: f64) -> Res<()> {
     check(v.is_finite() && v >= 0.0, policy, field, v, "must be >= 0")
+}
+
+/// Momentum bounds: PyTorch does not check them, but SGD needs momentum >= 0 and Adam's beta1
+/// must be in [0, 1).
+fn momentum_bounds(policy: &'static str, base: f64, max: f64) -> Res<()> {
+    for (field, v) in [("base_momentum", base), ("max_momentum", max)] {
+        check(
+            (0.0..1.0).contains(&v),
+            policy,
+            field,
+            v,
+            "must be in [0, 1)",
+        )?;
+    }
+    Ok(())
 }
 
 fn at_least_one(policy: &'static str, field: &'static str, v: usize) -> Res<()> {
@@ -401,6 +449,9 @@ impl SchedulerConfig {
                 step_size_down,
                 mode,
                 gamma,
+                cycle_momentum,
+                base_momentum,
+                max_momentum,
             } => {
                 positive(p, "base_lr", *base_lr)?;
                 positive(p, "max_lr", *max_lr)?;
@@ -424,13 +475,14 @@ impl SchedulerConfig {
                         });
                     }
                 };
-                Box::new(CyclicLr::new(
-                    *base_lr,
-                    *max_lr,
-                    *step_size_up,
-                    *step_size_down,
-                    mode,
-                ))
+                if *cycle_momentum {
+                    momentum_bounds(p, *base_momentum, *max_momentum)?;
+                }
+                Box::new(
+                    CyclicLr::new(*base_lr, *max_lr, *step_size_up, *step_size_down, mode)
+                        .with_cycle_momentum(*cycle_momentum)
+                        .with_momentum(*base_momentum, *max_momentum),
+                )
             }
             Self::OneCycleLr {
                 max_lr,
@@ -442,6 +494,9 @@ impl SchedulerConfig {
                 div_factor,
                 final_div_factor,
                 three_phase,
+                cycle_momentum,
+                base_momentum,
+                max_momentum,
             } => {
                 positive(p, "max_lr", *max_lr)?;
                 let total = match (total_steps, epochs, steps_per_epoch) {
@@ -484,15 +539,22 @@ impl SchedulerConfig {
                 };
                 positive(p, "div_factor", *div_factor)?;
                 positive(p, "final_div_factor", *final_div_factor)?;
-                Box::new(OneCycleLr::with_options(
-                    *max_lr,
-                    total,
-                    *pct_start,
-                    anneal,
-                    *div_factor,
-                    *final_div_factor,
-                    *three_phase,
-                ))
+                if *cycle_momentum {
+                    momentum_bounds(p, *base_momentum, *max_momentum)?;
+                }
+                Box::new(
+                    OneCycleLr::with_options(
+                        *max_lr,
+                        total,
+                        *pct_start,
+                        anneal,
+                        *div_factor,
+                        *final_div_factor,
+                        *three_phase,
+                    )
+                    .with_cycle_momentum(*cycle_momentum)
+                    .with_momentum(*base_momentum, *max_momentum),
+                )
             }
             Self::ReduceLrOnPlateau {
                 mode,

@@ -35,8 +35,14 @@ impl std::fmt::Debug for CyclicMode {
 }
 
 /// Cycles the rate between `base_lr` and `max_lr` (PyTorch's `CyclicLR`; step it per
-/// iteration). It sets the optimizer's rate to `base_lr`, as PyTorch does. Momentum cycling is
-/// not applied: Burn's optimizers do not expose momentum for change during training.
+/// iteration). It sets the optimizer's rate to `base_lr`, as PyTorch does.
+///
+/// Momentum cycles inversely to the rate, as with PyTorch's default `cycle_momentum = true`:
+/// `max_momentum - (max_momentum - base_momentum) * position * scale` (defaults 0.9 and 0.8),
+/// with the mode's amplitude scale. Read it with
+/// [`Scheduler::momentum`](crate::Scheduler::momentum) and give it to the optimizer (SGD
+/// momentum, Adam/AdamW beta1) before each update, e.g. through `kindling::MomentumHandle`;
+/// [`CyclicLr::with_cycle_momentum`]`(false)` turns it off.
 #[derive(Debug, Clone)]
 pub struct CyclicLr {
     base_lr: f64,
@@ -44,6 +50,9 @@ pub struct CyclicLr {
     total_size: f64,
     step_ratio: f64,
     mode: CyclicMode,
+    cycle_momentum: bool,
+    base_momentum: f64,
+    max_momentum: f64,
 }
 
 impl CyclicLr {
@@ -63,12 +72,27 @@ impl CyclicLr {
             total_size: up + down,
             step_ratio: up / (up + down),
             mode,
+            cycle_momentum: true,
+            base_momentum: 0.8,
+            max_momentum: 0.9,
         }
     }
-}
 
-impl LrPolicy for CyclicLr {
-    fn lr(&self, last_epoch: i64, _initial: bool, _lr: f64, _base_lr: f64) -> f64 {
+    /// PyTorch's `base_momentum` and `max_momentum` (defaults 0.8 and 0.9).
+    pub fn with_momentum(mut self, base_momentum: f64, max_momentum: f64) -> Self {
+        self.base_momentum = base_momentum;
+        self.max_momentum = max_momentum;
+        self
+    }
+
+    /// PyTorch's `cycle_momentum` (default `true`).
+    pub fn with_cycle_momentum(mut self, cycle_momentum: bool) -> Self {
+        self.cycle_momentum = cycle_momentum;
+        self
+    }
+
+    /// PyTorch's `get_lr()` terms at `last_epoch`: (scale_factor, amplitude scale).
+    fn position(&self, last_epoch: i64) -> (f64, f64) {
         let e = last_epoch as f64;
         let cycle = (1.0 + e / self.total_size).floor();
         let x = 1.0 + e / self.total_size - cycle;
@@ -77,7 +101,6 @@ impl LrPolicy for CyclicLr {
         } else {
             (x - 1.0) / (self.step_ratio - 1.0)
         };
-        let height = (self.max_lr - self.base_lr) * scale_factor;
         let scale = match &self.mode {
             CyclicMode::Triangular => 1.0,
             CyclicMode::Triangular2 => 1.0 / 2f64.powf(cycle - 1.0),
@@ -85,7 +108,29 @@ impl LrPolicy for CyclicLr {
             CyclicMode::CustomByCycle(f) => f(cycle),
             CyclicMode::CustomByIteration(f) => f(e),
         };
+        (scale_factor, scale)
+    }
+}
+
+impl LrPolicy for CyclicLr {
+    fn lr(&self, last_epoch: i64, _initial: bool, _lr: f64, _base_lr: f64) -> f64 {
+        let (scale_factor, scale) = self.position(last_epoch);
+        let height = (self.max_lr - self.base_lr) * scale_factor;
         self.base_lr + height * scale
+    }
+
+    fn construct(&self, _lr: f64, initial_lr: Option<f64>) -> (f64, Option<f64>) {
+        // `group["lr"] = base_lr` before the base class reads it.
+        (self.base_lr, initial_lr)
+    }
+
+    fn momentum(&self, last_epoch: i64) -> Option<f64> {
+        if !self.cycle_momentum {
+            return None;
+        }
+        let (scale_factor, scale) = self.position(last_epoch);
+        let height = (self.max_momentum - self.base_momentum) * scale_factor;
+        Some(self.max_momentum - height * scale)
     }
 
     fn box_clone(&self) -> Box<dyn LrPolicy> {

@@ -47,6 +47,12 @@ impl GroupScheduler {
         self.groups.iter().map(|(_, s)| s.lr()).collect()
     }
 
+    /// The momentum the policy sets, as [`Scheduler::momentum`]: one value for all groups (the
+    /// momentum of OneCycleLR and CyclicLR does not depend on the rate).
+    pub fn momentum(&self) -> Option<f64> {
+        self.groups.first().and_then(|(_, s)| s.momentum())
+    }
+
     /// The current rates as Burn's per-parameter learning rate.
     pub fn rates(&self) -> ModuleLearningRate {
         let mut groups = self.groups.iter();

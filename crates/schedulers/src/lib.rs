@@ -18,8 +18,22 @@
 //! Custom schedules: [`LambdaLr`] takes any closure of the epoch; a hand-written policy
 //! implements [`LrPolicy`].
 //!
-//! Momentum cycling (CyclicLR, OneCycleLR) is not applied: Burn 0.22's optimizers fix momentum
-//! and betas at construction.
+//! Momentum cycling (OneCycleLR, CyclicLR; PyTorch's default `cycle_momentum = true`):
+//! [`Scheduler::momentum`] is what PyTorch puts in `param_group['momentum']` (SGD) or
+//! `param_group['betas'][0]` (Adam, AdamW) after as many `step()` calls. Burn 0.22's optimizers
+//! fix momentum at construction, so give it to an optimizer that reads it per step: the
+//! `kindling` facade's `OptimizerConfig::init_with_momentum` returns one with a
+//! `MomentumHandle`.
+//!
+//! ```
+//! use kindling_schedulers::{CyclicLr, CyclicMode, Scheduler};
+//! let mut sched = Scheduler::new(CyclicLr::new(0.01, 0.1, 4, None, CyclicMode::Triangular), 0.1);
+//! for _ in 0..8 {
+//!     let (_lr, _momentum) = (sched.lr(), sched.momentum().unwrap());
+//!     // momentum_handle.set(_momentum); optimizer.step(_lr, model, grads)
+//!     sched.step().unwrap();
+//! }
+//! ```
 //!
 //! [`LrScheduler`]: burn::lr_scheduler::LrScheduler
 
