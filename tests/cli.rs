@@ -35,7 +35,11 @@ fn help_lists_every_flag_with_its_default() {
 fn a_task_is_required() {
     let (ok, _, err) = run(xtask().arg("train"));
     assert!(!ok);
-    assert!(err.contains("classify"), "{err}");
+    assert!(err.contains("classify") && err.contains("segment"), "{err}");
+    // A mistyped task gets the closest one.
+    let (ok, _, err) = run(xtask().args(["train", "segmnet"]));
+    assert!(!ok);
+    assert!(err.contains("'segment'"), "{err}");
 }
 
 #[test]
@@ -266,4 +270,49 @@ fn lr_writes_the_configured_schedule_as_torch_computes_it() {
         .arg(&csv));
     assert!(!ok);
     assert!(err.contains("--steps"), "{err}");
+}
+
+#[test]
+fn bad_numbers_name_their_field_and_errors_print_once() {
+    let (ok, _, err) = run(xtask().args(["train", "classify", "--print-config", "--lr", "-1"]));
+    assert!(!ok);
+    assert!(
+        err.contains("`optimizer.lr`") && err.contains("must be > 0"),
+        "{err}"
+    );
+    let (ok, _, err) = run(xtask().args(["train", "classify", "--lr", "nan"]));
+    assert!(!ok);
+    assert!(err.contains("not a finite number"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("run.json");
+    std::fs::write(&file, r#"{"epochs": "ten"}"#).unwrap();
+    let (ok, _, err) = run(xtask()
+        .args(["train", "classify", "--print-config", "--config"])
+        .arg(&file));
+    assert!(!ok);
+    assert!(err.contains("`epochs`"), "{err}");
+
+    let (ok, _, err) = run(xtask()
+        .args(["train", "classify", "--config"])
+        .arg(dir.path().join("absent.toml")));
+    assert!(!ok);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
+
+#[test]
+fn a_bad_augment_file_fails_before_any_data_is_generated() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let (ok, _, err) = run(xtask()
+        .args(["train", "segment", "--augment"])
+        .arg(dir.path().join("missing.json"))
+        .arg("--out")
+        .arg(&out));
+    assert!(!ok);
+    assert!(err.contains("missing.json"), "{err}");
+    assert!(
+        !out.join("data").exists(),
+        "the synthetic set must not be generated first"
+    );
 }

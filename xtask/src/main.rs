@@ -123,7 +123,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", describe(&e));
             ExitCode::FAILURE
         }
     }
@@ -253,4 +253,20 @@ fn print_summary(summary: &Summary) {
     eprintln!("  throughput: {:.0} train images/s", summary.images_per_sec);
     eprintln!("  checkpoint: {}", summary.checkpoint.display());
     eprintln!("  best checkpoint: {}", summary.best_checkpoint.display());
+}
+
+/// The error and its causes on one line, leaving out a cause whose text its parent already
+/// shows (library errors often print their source: "cannot read X: No such file").
+fn describe(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
 }

@@ -51,25 +51,25 @@ pub struct RunArgs {
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerKind>,
     /// Learning rate
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_number)]
     pub lr: Option<f64>,
     /// SGD momentum
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_number)]
     pub momentum: Option<f64>,
     /// SGD dampening
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_number)]
     pub dampening: Option<f64>,
     /// Use Nesterov momentum (SGD)
     #[arg(long)]
     pub nesterov: bool,
     /// Weight decay
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_number)]
     pub weight_decay: Option<f64>,
     /// Adam/AdamW betas, as two comma-separated numbers
     #[arg(long, value_parser = parse_betas, value_name = "B1,B2")]
     pub betas: Option<[f64; 2]>,
     /// Adam/AdamW epsilon
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_number)]
     pub eps: Option<f64>,
     /// Loss: a name (`focal`) or an inline TOML table (`{ name = "focal", mode = "multiclass", gamma = 1.5 }`)
     #[arg(long, value_parser = parse_loss, value_name = "NAME|TABLE")]
@@ -147,6 +147,17 @@ fn parse_loss(s: &str) -> Result<Value, String> {
         Err(format!(
             "expected a loss name or an inline table `{{ name = \"...\", ... }}`, got `{s}`"
         ))
+    }
+}
+
+/// A finite number. Negative values parse (so that `--lr -1` is refused by the range check,
+/// naming the field, rather than taken for an unknown flag); NaN and infinities are refused
+/// here, since a configuration cannot hold them.
+pub fn parse_number(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(_) => Err(format!("`{s}` is not a finite number")),
+        Err(_) => Err(format!("`{s}` is not a number")),
     }
 }
 
@@ -289,11 +300,21 @@ mod tests {
     }
 
     #[test]
+    fn a_negative_rate_reaches_the_range_check_naming_its_field() {
+        let cli = Cli::try_parse_from(["x", "--lr", "-1"]).unwrap();
+        let mut o = Overrides::default();
+        cli.run.overrides(&mut o);
+        let err = resolve_config(&RunConfig::default(), None, &o).unwrap_err();
+        assert!(err.to_string().contains("optimizer.lr"), "{err}");
+    }
+
+    #[test]
     fn bad_flag_values_are_rejected_by_the_parser() {
         for args in [
             ["x", "--device", "tpu"],
             ["x", "--dtype", "f8"],
             ["x", "--lr", "fast"],
+            ["x", "--lr", "nan"],
         ] {
             let err = Cli::try_parse_from(args).err().unwrap().to_string();
             assert!(err.contains(args[2]), "{err}");

@@ -267,8 +267,16 @@ where
     for (key, value) in overrides.entries() {
         set_path(&mut tree, &schema, key, value.clone())?;
     }
+    let typed = tree.clone();
     let config: C = serde_path_to_error::deserialize(tree).map_err(|e| {
-        let key = e.path().to_string();
+        // serde loses the path inside `#[serde(flatten)]` sections (every task's run
+        // settings): find the value whose JSON type differs from its default's instead.
+        let key = match e.path().to_string() {
+            path if path.is_empty() || path == "." || path == "?" => {
+                type_mismatch(&typed, &schema, "").unwrap_or_default()
+            }
+            path => path,
+        };
         ConfigError::InvalidValue {
             key,
             message: e.into_inner().to_string(),
@@ -280,6 +288,30 @@ where
     })?;
     config.validate()?;
     Ok(config)
+}
+
+/// The first key whose value has another JSON type than its (non-null) default.
+fn type_mismatch(tree: &Value, schema: &Value, prefix: &str) -> Option<String> {
+    let (Value::Object(tree), Value::Object(schema)) = (tree, schema) else {
+        return None;
+    };
+    for (key, value) in tree {
+        let path = join(prefix, key);
+        let Some(default) = schema.get(key) else {
+            continue;
+        };
+        if TAGGED_TABLES.contains(&path.as_str()) || default.is_null() || value.is_null() {
+            continue;
+        }
+        let kind = |v: &Value| std::mem::discriminant(v);
+        if kind(value) != kind(default) {
+            return Some(path);
+        }
+        if let Some(found) = type_mismatch(value, default, &path) {
+            return Some(found);
+        }
+    }
+    None
 }
 
 /// Parses a config file into a JSON tree, by extension.
@@ -523,6 +555,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("device") && msg.contains("tpu"), "{msg}");
+    }
+
+    #[test]
+    fn a_wrongly_typed_value_in_a_flattened_section_names_its_key() {
+        #[derive(Debug, Serialize, Deserialize)]
+        struct TaskRun {
+            #[serde(flatten)]
+            run: RunConfig,
+            task: Map<String, Value>,
+        }
+        impl Validate for TaskRun {
+            fn validate(&self) -> Result<(), ConfigError> {
+                Ok(())
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(&dir, "run.toml", "epochs = \"ten\"\n");
+        let defaults = TaskRun {
+            run: RunConfig::default(),
+            task: Map::new(),
+        };
+        let msg = resolve_config(&defaults, Some(&file), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("`epochs`"), "{msg}");
     }
 
     #[test]

@@ -23,7 +23,7 @@ mod fs;
 mod optim;
 mod schedule;
 
-pub use args::{RUN_FLAG_KEYS, RunArgs, document_defaults, flag_key, lookup};
+pub use args::{RUN_FLAG_KEYS, RunArgs, document_defaults, flag_key, lookup, parse_number};
 pub use burn::optim::ModuleOptimizer;
 pub use config::{
     OptimizerConfig, OptimizerKind, Overrides, RunConfig, Validate, out_of_range, read_config_file,

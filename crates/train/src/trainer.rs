@@ -2,7 +2,8 @@
 //!
 //! Kindling runs its own loop rather than burn-train's `Learner`: it needs per-epoch
 //! schedulers fed the validation metric (`Learner` steps schedulers per iteration without a
-//! metric), momentum cycling, room for a dynamic loss scale around `backward`/`step`, and
+//! metric), momentum cycling (OneCycleLR/CyclicLR set SGD momentum or Adam beta1 before each
+//! step), room for a dynamic loss scale around `backward`/`step`, and
 //! checkpoints that carry our RNG position, metrics and task state so that a killed run
 //! resumes bit-identically.
 
@@ -206,7 +207,9 @@ impl<'a> Trainer<'a> {
             .map_err(TrainError::io(&paths.config))?;
 
         let mut model = task.init_model(&train_device)?;
-        let mut optimizer = cfg.optimizer.init();
+        // The handle carries SGD momentum / Adam beta1 into the optimizer: OneCycleLR and
+        // CyclicLR cycle it (`cycle_momentum`, on by default as in PyTorch).
+        let (mut optimizer, momentum) = cfg.optimizer.init_with_momentum();
         // The schedule steps after the optimizer update (per epoch or per step) and always
         // gets a metric: ReduceLROnPlateau uses it (validation loss per epoch, batch loss per
         // step), the other policies ignore it.
@@ -320,6 +323,9 @@ impl<'a> Trainer<'a> {
                     });
                 }
                 let grads = GradientsParams::from_grads(out.loss.backward(), &model);
+                if let Some((_, s)) = &schedule {
+                    momentum.follow(s);
+                }
                 model = optimizer.step(lr, model, grads);
                 if let Some((Interval::Step, s)) = schedule.as_mut() {
                     s.step_with_metric(loss_value).map_err(|e| {

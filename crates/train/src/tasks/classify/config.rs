@@ -118,7 +118,7 @@ pub struct ClassifyArgs {
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// Validation fraction per class when DIR has no val/ tree
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = kindling::parse_number)]
     pub val_fraction: Option<f64>,
     /// Training resolution (shorter side resized, then centre-cropped)
     #[arg(long)]
