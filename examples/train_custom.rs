@@ -1,7 +1,7 @@
 //! Your own model on your own data with Kindling's `Trainer`: a Burn module, a Burn
 //! `Dataset`, a Kindling loss, an augmentation pipeline, a schedule, and a resume.
 //!
-//! Run: `cargo run -p kindling-train --example train_custom`
+//! Run: `cargo run -p kindling --example train_custom`
 use std::sync::Arc;
 
 use burn::data::dataset::{Dataset, DatasetError};
@@ -10,7 +10,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use kindling::augment::{Batch, Flipud, Image, ImageBuf, Pipeline, Sample};
 use kindling::losses::CrossEntropyLossConfig;
-use kindling_train::{Goal, Result, StepOutput, Task, TaskData, Trainer};
+use kindling::train::{Goal, Result, StepOutput, Task, TaskData, Trainer};
 
 /// 8×8 grey images; class 1 when the right half is brighter (a vertical flip keeps the class).
 struct Halves(usize);

@@ -5,7 +5,8 @@
 //! crates) losses, schedulers, augmentation, fine-tuning and mixed precision.
 //!
 //! This facade owns the backend cargo features (`flex` by default; `wgpu`, `vulkan`, `metal`,
-//! `cuda`, `tch`), device and dtype selection from strings, and the run configuration.
+//! `cuda`, `tch`), device and dtype selection from strings, and the run configuration (`kindling-run`,
+//! re-exported here), and re-exports every Kindling crate.
 //!
 //! ```
 //! use kindling::{DeviceSpec, Precision, RunConfig, init_device};
@@ -14,34 +15,16 @@
 //! # let _ = device;
 //! ```
 
-mod args;
-mod config;
-mod cycling;
-mod device;
-mod error;
-mod fs;
-mod optim;
-mod schedule;
+pub use kindling_run::*;
 
-pub use args::{RUN_FLAG_KEYS, RunArgs, document_defaults, flag_key, lookup, parse_number};
-pub use burn::optim::ModuleOptimizer;
-pub use config::{
-    OptimizerConfig, OptimizerKind, Overrides, RunConfig, Validate, out_of_range, read_config_file,
-    resolve_config, save_config, to_toml_string,
-};
-pub use cycling::MomentumHandle;
-pub use device::{
-    DEVICE_ENV, DEVICE_SYNTAX, DeviceSpec, Precision, compiled_features, init_device,
-    set_burn_default_device,
-};
-pub use error::{ConfigError, DeviceError};
-pub use fs::write_atomic;
-pub use schedule::{Interval, ScheduleConfig};
-
-/// Learning-rate schedules (`kindling-schedulers`).
+/// Image and target augmentation (`kindling-augment`).
 pub use kindling_augment as augment;
+/// Segmentation and detection losses (`kindling-losses`).
 pub use kindling_losses as losses;
+/// Learning-rate schedules (`kindling-schedulers`).
 pub use kindling_schedulers as schedulers;
+/// The training engine: `Task`, `Trainer`, the built-in tasks (`kindling-train`).
+pub use kindling_train as train;
 
 /// Burn itself, at the version Kindling is built against.
 pub use burn;

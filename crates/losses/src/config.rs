@@ -123,6 +123,7 @@ registry! {
     "tutorial_dice_bce" => TutorialDiceBce(TutorialDiceBceLossConfig, TutorialDiceBceLoss) = TutorialDiceBceLossConfig::new(), &[];
     "tutorial_iou" => TutorialIou(TutorialIouLossConfig, TutorialIouLoss) = TutorialIouLossConfig::new(), &[];
     "tutorial_focal" => TutorialFocal(TutorialFocalLossConfig, TutorialFocalLoss) = TutorialFocalLossConfig::new(), &[];
+    "sum" => Sum(SumLossConfig, SumLoss) = SumLossConfig::new(Vec::new()), &["terms"];
 }
 
 impl Default for LossConfig {

@@ -37,6 +37,7 @@ mod overlap;
 mod segmentation;
 mod sigmoid_focal;
 mod soft_bce;
+mod sum;
 mod tutorial;
 mod tversky;
 
@@ -52,6 +53,7 @@ pub use lovasz::{LovaszLoss, LovaszLossConfig};
 pub use segmentation::Mode;
 pub use sigmoid_focal::{SigmoidFocalLoss, SigmoidFocalLossConfig};
 pub use soft_bce::{SoftBceWithLogitsLoss, SoftBceWithLogitsLossConfig};
+pub use sum::{SumLoss, SumLossConfig, SumTerm};
 pub use tutorial::{
     TutorialDiceBceLoss, TutorialDiceBceLossConfig, TutorialDiceLoss, TutorialDiceLossConfig,
     TutorialFocalLoss, TutorialFocalLossConfig, TutorialIouLoss, TutorialIouLossConfig,

@@ -87,7 +87,7 @@ impl Checkpoint {
             bytes.extend_from_slice(&(section.len() as u64).to_le_bytes());
             bytes.extend_from_slice(section);
         }
-        kindling::write_atomic(path, &bytes).map_err(|source| CheckpointError::Io {
+        kindling_run::write_atomic(path, &bytes).map_err(|source| CheckpointError::Io {
             path: path.to_path_buf(),
             source,
         })

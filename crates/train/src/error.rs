@@ -9,16 +9,16 @@ use crate::checkpoint::CheckpointError;
 pub enum TrainError {
     /// The run configuration is invalid.
     #[error(transparent)]
-    Config(#[from] kindling::ConfigError),
+    Config(#[from] kindling_run::ConfigError),
     /// The device or dtype cannot be used.
     #[error(transparent)]
-    Device(#[from] kindling::DeviceError),
+    Device(#[from] kindling_run::DeviceError),
     /// A dataset could not be read (the message names the file).
     #[error("{0}")]
     Data(String),
     /// Augmentation failed on a sample, or a pipeline file is unusable.
     #[error("augmentation: {0}")]
-    Augment(#[from] kindling::augment::AugmentError),
+    Augment(#[from] kindling_augment::AugmentError),
     /// The augmentation pipeline produced images of another size than the model trains on.
     #[error(
         "the augmentation pipeline turned a {expected} image into {got}; end it with a resize \

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
 use burn::data::dataset::{Dataset, DatasetError};
 use burn::tensor::Device;
-use kindling::augment::{AugmentBatcher, Batch, Item, Sample};
+use kindling_augment::{AugmentBatcher, Batch, Item, Sample};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -43,7 +43,7 @@ impl Dataset<Item> for EpochView {
 /// One epoch of `dataset` in a given order, as batches on a device, augmented in the workers
 /// of Burn's `DataLoader`.
 pub struct EpochLoader {
-    loader: Arc<dyn DataLoader<kindling::augment::Result<Batch>>>,
+    loader: Arc<dyn DataLoader<kindling_augment::Result<Batch>>>,
     position_of: Vec<usize>,
     batch_size: usize,
 }

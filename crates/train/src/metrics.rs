@@ -87,7 +87,7 @@ impl History {
 
     /// Writes the CSV to `path`, atomically.
     pub fn write_csv(&self, path: &Path) -> std::io::Result<()> {
-        kindling::write_atomic(path, self.to_csv().as_bytes())
+        kindling_run::write_atomic(path, self.to_csv().as_bytes())
     }
 
     /// Draws the curves as a PNG: losses on the left, the other metrics (in [0, 1]) on the

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use burn::data::dataset::Dataset;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
-use kindling::augment::{Batch, Sample};
+use kindling_augment::{Batch, Sample};
 
 use crate::error::Result;
 use crate::metrics::History;

@@ -17,9 +17,9 @@ use burn::optim::GradientsParams;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use kindling::augment::{AugmentBatcher, Batch, Identity, Pipeline};
-use kindling::schedulers::Scheduler;
-use kindling::{Interval, RunConfig};
+use kindling_augment::{AugmentBatcher, Batch, Identity, Pipeline};
+use kindling_run::{Interval, RunConfig};
+use kindling_schedulers::Scheduler;
 use serde::Serialize;
 
 use crate::callbacks::{Callback, Control, EpochInfo, StepInfo};
@@ -97,7 +97,7 @@ pub struct Summary {
 /// ```no_run
 /// # use kindling_train::{Trainer, Task};
 /// # fn demo(task: impl Task) -> kindling_train::Result<()> {
-/// let run = kindling::RunConfig { epochs: 3, ..Default::default() };
+/// let run = kindling_run::RunConfig { epochs: 3, ..Default::default() };
 /// let summary = Trainer::new(run)
 ///     .on_epoch_end(|info| { eprintln!("epoch {} done", info.epoch); kindling_train::Control::Continue })
 ///     .fit(&task)?;
@@ -187,7 +187,7 @@ impl<'a> Trainer<'a> {
 
         point_burn_default_device(cfg.device);
         // The device (and its float dtype) is fixed before any tensor exists.
-        let device = kindling::init_device(cfg.device, cfg.dtype, cfg.seed)?;
+        let device = kindling_run::init_device(cfg.device, cfg.dtype, cfg.seed)?;
         let train_device = device.clone().autodiff();
         std::fs::create_dir_all(&cfg.out).map_err(TrainError::io(&cfg.out))?;
 
@@ -203,7 +203,7 @@ impl<'a> Trainer<'a> {
                 task.state()
             )));
         }
-        kindling::save_config(&self.saved_config, &paths.config)
+        kindling_run::save_config(&self.saved_config, &paths.config)
             .map_err(TrainError::io(&paths.config))?;
 
         let mut model = task.init_model(&train_device)?;
@@ -485,15 +485,15 @@ impl<'a> Trainer<'a> {
 
 /// Points Burn's `Device::default()` at the run's backend (Burn creates an optimizer's loaded
 /// state there), unless it already is.
-fn point_burn_default_device(spec: kindling::DeviceSpec) {
+fn point_burn_default_device(spec: kindling_run::DeviceSpec) {
     let wanted = spec.burn_backend_name();
-    if std::env::var(kindling::DEVICE_ENV).is_ok_and(|v| v == wanted) {
+    if std::env::var(kindling_run::DEVICE_ENV).is_ok_and(|v| v == wanted) {
         return;
     }
     // SAFETY: the trainer has started no thread yet, and Kindling's own threads (data
     // workers) are spawned after this point; a program that reads the environment from
     // other threads while calling `fit` must set `BURN_DEVICE` itself beforehand.
-    unsafe { kindling::set_burn_default_device(spec) };
+    unsafe { kindling_run::set_burn_default_device(spec) };
 }
 
 fn record_bytes(bytes: std::result::Result<Bytes, impl std::fmt::Display>) -> Result<Vec<u8>> {

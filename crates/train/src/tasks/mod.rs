@@ -8,9 +8,6 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-/// The built-in tasks by name, as `cargo xtask train <task>` takes them.
-pub const TASK_NAMES: &[&str] = &["classify", "segment"];
-
 /// What to do with an image that cannot be decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use kindling::{
+use kindling_run::{
     ConfigError, OptimizerConfig, Overrides, RunArgs, RunConfig, Validate, flag_key, out_of_range,
 };
 use serde::{Deserialize, Serialize};
@@ -118,7 +118,7 @@ pub struct ClassifyArgs {
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// Validation fraction per class when DIR has no val/ tree
-    #[arg(long, allow_negative_numbers = true, value_parser = kindling::parse_number)]
+    #[arg(long, allow_negative_numbers = true, value_parser = kindling_run::parse_number)]
     pub val_fraction: Option<f64>,
     /// Training resolution (shorter side resized, then centre-cropped)
     #[arg(long)]
@@ -161,7 +161,7 @@ impl ClassifyArgs {
 
     /// Resolves defaults < `--config` file < flags.
     pub fn resolve(&self) -> Result<ClassifyRun, ConfigError> {
-        kindling::resolve_config(
+        kindling_run::resolve_config(
             &ClassifyRun::default(),
             self.run.config.as_deref(),
             &self.overrides(),
@@ -212,7 +212,7 @@ mod tests {
         let cfg = args.resolve().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("config.toml");
-        kindling::save_config(&cfg, &file).unwrap();
+        kindling_run::save_config(&cfg, &file).unwrap();
         let replay = ClassifyArgs {
             run: RunArgs {
                 config: Some(file),

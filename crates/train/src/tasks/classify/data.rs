@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use burn::data::dataset::DatasetError;
 use image::imageops::FilterType;
-use kindling::augment::{Image, ImageBuf};
+use kindling_augment::{Image, ImageBuf};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -322,11 +322,11 @@ impl RgbSamples {
     }
 }
 
-impl burn::data::dataset::Dataset<kindling::augment::Sample> for RgbSamples {
-    fn get(&self, index: usize) -> Result<kindling::augment::Sample, DatasetError> {
+impl burn::data::dataset::Dataset<kindling_augment::Sample> for RgbSamples {
+    fn get(&self, index: usize) -> Result<kindling_augment::Sample, DatasetError> {
         let pixels = self.samples[index].pixels.clone();
         let image = ImageBuf::new(self.size, self.size, 3, pixels).map_err(DatasetError::new)?;
-        Ok(kindling::augment::Sample::new(Image::U8(image)))
+        Ok(kindling_augment::Sample::new(Image::U8(image)))
     }
     fn len(&self) -> usize {
         self.samples.len()

@@ -8,8 +8,8 @@ pub mod synth;
 use std::sync::{Arc, OnceLock};
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use kindling::augment::{Batch, Pipeline};
-use kindling::losses::AnyLoss;
+use kindling_augment::{Batch, Pipeline};
+use kindling_losses::AnyLoss;
 
 pub use config::{CLASSIFY_FLAG_KEYS, ClassifyArgs, ClassifyConfig, ClassifyRun};
 use data::{Dataset, LoadOptions, RgbSamples, Sample};

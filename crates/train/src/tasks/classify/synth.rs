@@ -121,7 +121,7 @@ pub fn write_image_folder(
         img.save(&path).map_err(std::io::Error::other)
     })?;
     // The stamp is written last: an interrupted generation is redone, never half-used.
-    kindling::write_atomic(&stamp, description.as_bytes())?;
+    kindling_run::write_atomic(&stamp, description.as_bytes())?;
     Ok(dir.to_path_buf())
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use burn::data::dataset::DatasetError;
 use image::imageops::FilterType;
 use image::{GrayImage, RgbImage};
-use kindling::augment::{Image, ImageBuf};
+use kindling_augment::{Image, ImageBuf};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -336,14 +336,14 @@ impl SegSamples {
     }
 }
 
-impl burn::data::dataset::Dataset<kindling::augment::Sample> for SegSamples {
-    fn get(&self, index: usize) -> Result<kindling::augment::Sample, DatasetError> {
+impl burn::data::dataset::Dataset<kindling_augment::Sample> for SegSamples {
+    fn get(&self, index: usize) -> Result<kindling_augment::Sample, DatasetError> {
         let s = &self.samples[index];
         let image =
             ImageBuf::new(self.size, self.size, 3, s.image.clone()).map_err(DatasetError::new)?;
         let mask =
             ImageBuf::new(self.size, self.size, 1, s.mask.clone()).map_err(DatasetError::new)?;
-        Ok(kindling::augment::Sample::new(Image::U8(image)).with_mask(Image::U8(mask)))
+        Ok(kindling_augment::Sample::new(Image::U8(image)).with_mask(Image::U8(mask)))
     }
     fn len(&self) -> usize {
         self.samples.len()

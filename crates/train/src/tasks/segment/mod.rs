@@ -13,8 +13,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use burn::tensor::{Device, Int, Tensor};
-use kindling::augment::Batch;
-use kindling::losses::AnyLoss;
+use kindling_augment::Batch;
+use kindling_losses::AnyLoss;
 
 pub use config::{SEGMENT_FLAG_KEYS, SegmentArgs, SegmentConfig, SegmentRun};
 use data::{SegDataset, SegLoadOptions, SegSamples};
@@ -28,9 +28,9 @@ use crate::tasks::classify::load_pipeline;
 use crate::trainer::{RunPaths, Summary, Trainer};
 
 /// Normalisation of the segment task's images (ImageNet's statistics).
-pub const MEAN: [f32; 3] = kindling::augment::IMAGENET_MEAN;
+pub const MEAN: [f32; 3] = kindling_augment::IMAGENET_MEAN;
 /// See [`MEAN`].
-pub const STD: [f32; 3] = kindling::augment::IMAGENET_STD;
+pub const STD: [f32; 3] = kindling_augment::IMAGENET_STD;
 
 /// Semantic segmentation: per-pixel classes from a [`UNet`], the run's loss over
 /// `[N, C, H, W]` logits and `[N, H, W]` masks.
@@ -82,16 +82,28 @@ impl SegmentTask {
         })
     }
 
-    /// A loss with an `ignore_index` option must ignore the data's ignore index.
+    /// A loss with an `ignore_index` option (a `sum`'s terms included) must ignore the
+    /// data's ignore index.
     fn check_ignore_index(&self) -> Result<()> {
+        fn indices(v: &serde_json::Value, out: &mut Vec<i64>) {
+            match v {
+                serde_json::Value::Object(map) => {
+                    if let Some(i) = map.get("ignore_index").and_then(|i| i.as_i64()) {
+                        out.push(i);
+                    }
+                    map.values().for_each(|v| indices(v, out));
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| indices(v, out)),
+                _ => {}
+            }
+        }
         let ignore = i64::from(self.cfg.segment.ignore_index);
-        let loss = self.cfg.run.loss.to_json();
-        if let Some(v) = loss.get("ignore_index").and_then(|v| v.as_i64())
-            && v != ignore
-        {
+        let mut found = Vec::new();
+        indices(&self.cfg.run.loss.to_json(), &mut found);
+        if let Some(v) = found.into_iter().find(|&v| v != ignore) {
             return Err(TrainError::Loss(format!(
                 "loss `{}` ignores index {v} but the masks mark unlabelled pixels with {ignore}; \
-                 set loss.ignore_index = {ignore} (or segment.ignore_index = {v})",
+                 set the loss's ignore_index = {ignore} (or segment.ignore_index = {v})",
                 self.cfg.run.loss.name()
             )));
         }

@@ -6,7 +6,7 @@ use std::path::Path;
 use burn::module::Module;
 use burn::tensor::Device;
 use image::{Rgb, RgbImage};
-use kindling::augment::{Image, ImageBuf, to_tensor};
+use kindling_augment::{Image, ImageBuf, to_tensor};
 
 use super::data::SegSample;
 use super::model::UNet;

@@ -98,12 +98,12 @@ pub fn write_folder(dir: &Path, seed: u64, count: usize, size: u32) -> std::io::
             .map_err(std::io::Error::other)?;
         mask.save(masks.join(&name)).map_err(std::io::Error::other)
     })?;
-    kindling::write_atomic(
+    kindling_run::write_atomic(
         &dir.join("classes.txt"),
         (CLASSES.join("\n") + "\n").as_bytes(),
     )?;
     // The stamp is written last: an interrupted generation is redone, never half-used.
-    kindling::write_atomic(&stamp, description.as_bytes())?;
+    kindling_run::write_atomic(&stamp, description.as_bytes())?;
     Ok(dir.to_path_buf())
 }
 

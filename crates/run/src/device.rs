@@ -22,7 +22,7 @@ pub const DEVICE_ENV: &str = "BURN_DEVICE";
 /// by [`DeviceSpec::device`], with the cargo feature to enable.
 ///
 /// ```
-/// use kindling::DeviceSpec;
+/// use kindling_run::DeviceSpec;
 /// let spec: DeviceSpec = "cuda:1".parse().unwrap();
 /// assert_eq!(spec, DeviceSpec::Cuda(1));
 /// assert_eq!(spec.to_string(), "cuda:1");
@@ -251,7 +251,7 @@ pub unsafe fn set_burn_default_device(spec: DeviceSpec) {
 /// that cannot compute in `precision` is refused with an error naming both.
 ///
 /// ```
-/// use kindling::{DeviceSpec, Precision, init_device};
+/// use kindling_run::{DeviceSpec, Precision, init_device};
 /// let device = init_device(DeviceSpec::Flex, Precision::F32, 42).unwrap();
 /// let x = burn::tensor::Tensor::<1>::from_floats([1.0, 2.0], &device);
 /// assert_eq!(x.sum().into_scalar::<f32>(), 3.0);

@@ -238,7 +238,7 @@ impl Overrides {
 /// its extension (`.toml`, `.json`, `.yaml`/`.yml`).
 ///
 /// ```
-/// use kindling::{RunConfig, Overrides, resolve_config};
+/// use kindling_run::{RunConfig, Overrides, resolve_config};
 /// let mut flags = Overrides::default();
 /// flags.set("optimizer.lr", Some(0.1)).set("epochs", Some(3));
 /// let cfg = resolve_config(&RunConfig::default(), None, &flags).unwrap();

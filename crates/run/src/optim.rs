@@ -24,7 +24,7 @@ impl OptimizerConfig {
     /// CyclicLR) use [`OptimizerConfig::init_with_momentum`].
     ///
     /// ```
-    /// use kindling::{OptimizerConfig, OptimizerKind};
+    /// use kindling_run::{OptimizerConfig, OptimizerKind};
     /// let mut cfg = OptimizerConfig::default();
     /// cfg.name = OptimizerKind::Adamw;
     /// let _optim = cfg.init();
@@ -39,8 +39,8 @@ impl OptimizerConfig {
     /// regardless).
     ///
     /// ```
-    /// use kindling::schedulers::{CyclicLr, CyclicMode, Scheduler};
-    /// use kindling::{OptimizerConfig, OptimizerKind};
+    /// use kindling_schedulers::{CyclicLr, CyclicMode, Scheduler};
+    /// use kindling_run::{OptimizerConfig, OptimizerKind};
     ///
     /// let cfg = OptimizerConfig { name: OptimizerKind::Adam, ..OptimizerConfig::default() };
     /// let (_optimizer, beta1) = cfg.init_with_momentum();

@@ -11,7 +11,7 @@ use std::path::Path;
 /// ```
 /// let dir = tempfile::tempdir().unwrap();
 /// let path = dir.path().join("state.json");
-/// kindling::write_atomic(&path, b"{}").unwrap();
+/// kindling_run::write_atomic(&path, b"{}").unwrap();
 /// assert_eq!(std::fs::read(&path).unwrap(), b"{}");
 /// ```
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -25,8 +25,8 @@ use kindling_schedulers::Scheduler;
 /// handle from the restored scheduler before the next step).
 ///
 /// ```
-/// use kindling::schedulers::{OneCycleLr, Scheduler};
-/// use kindling::{OptimizerConfig, OptimizerKind};
+/// use kindling_schedulers::{OneCycleLr, Scheduler};
+/// use kindling_run::{OptimizerConfig, OptimizerKind};
 ///
 /// let cfg = OptimizerConfig { name: OptimizerKind::Sgd, ..OptimizerConfig::default() };
 /// let (_optimizer, momentum) = cfg.init_with_momentum();
