@@ -25,6 +25,7 @@ mod batch;
 mod containers;
 mod error;
 mod image;
+mod kernels;
 pub mod ops;
 mod param;
 mod pipeline;

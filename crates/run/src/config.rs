@@ -277,9 +277,10 @@ where
             }
             path => path,
         };
+        let message = e.into_inner().to_string();
         ConfigError::InvalidValue {
             key,
-            message: e.into_inner().to_string(),
+            message: format!("{message}{}", did_you_mean(&message)),
             source_name: match file {
                 Some(p) => format!("{} or command line", p.display()),
                 None => "command line".into(),
@@ -288,6 +289,31 @@ where
     })?;
     config.validate()?;
     Ok(config)
+}
+
+/// `"; did you mean `x`?"` for serde's "unknown variant `y`, expected one of `x`, …" and
+/// "unknown field `y`, expected `x` …" messages (a mistyped scheduler policy, augmenter or
+/// option), or nothing: the same hint the configuration keys and loss names get.
+pub fn did_you_mean(message: &str) -> String {
+    let given = ["unknown variant `", "unknown field `"]
+        .iter()
+        .find_map(|p| message.split_once(p))
+        .and_then(|(_, rest)| rest.split_once('`'));
+    let Some((given, rest)) = given else {
+        return String::new();
+    };
+    let Some((_, expected)) = rest.split_once("expected") else {
+        return String::new();
+    };
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|c| (strsim::jaro_winkler(given, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| format!("; did you mean `{c}`?"))
+        .unwrap_or_default()
 }
 
 /// The first key whose value has another JSON type than its (non-null) default.
@@ -681,7 +707,10 @@ mod tests {
     fn bad_scheduler_tables_name_the_problem() {
         let dir = tempfile::tempdir().unwrap();
         for (text, needles) in [
-            ("name = \"step_lrr\"\n", &["step_lrr", "multi_step_lr"][..]),
+            (
+                "name = \"step_lrr\"\n",
+                &["step_lrr", "multi_step_lr", "did you mean `step_lr`"][..],
+            ),
             (
                 "name = \"step_lr\"\nstep_size = 0\n",
                 &["step_size", "at least 1"][..],

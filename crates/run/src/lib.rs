@@ -22,8 +22,8 @@ mod schedule;
 pub use args::{RUN_FLAG_KEYS, RunArgs, document_defaults, flag_key, lookup, parse_number};
 pub use burn::optim::ModuleOptimizer;
 pub use config::{
-    OptimizerConfig, OptimizerKind, Overrides, RunConfig, Validate, out_of_range, read_config_file,
-    resolve_config, save_config, to_toml_string,
+    OptimizerConfig, OptimizerKind, Overrides, RunConfig, Validate, did_you_mean, out_of_range,
+    read_config_file, resolve_config, save_config, to_toml_string,
 };
 pub use cycling::MomentumHandle;
 pub use device::{

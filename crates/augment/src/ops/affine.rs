@@ -7,7 +7,7 @@ use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 use super::resize::{ResizeInterpolation, resize_sample};
-use super::warp::{
+use crate::kernels::warp::{
     Fill, Interpolation, Mapping, affine_point, invert_affine, map_targets, warp_sample_pixels,
 };
 use crate::{AugRng, AugmentError, ImageBuf, Op, Param, Pixel, Result, Sample, map_image};

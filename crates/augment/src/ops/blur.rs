@@ -4,9 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::box_filter::box_filter;
-use super::filter::{filter2d, gaussian_kernel, sample_int, sep_filter2d, validate_int};
-use super::median::median_filter;
+use crate::kernels::box_filter::box_filter;
+use crate::kernels::filter::{filter2d, gaussian_kernel, sample_int, sep_filter2d, validate_int};
+use crate::kernels::median::median_filter;
 use crate::{AugRng, AugmentError, Op, Param, Result, Sample, map_image};
 
 /// Below this σ a Gaussian blur is the identity (imgaug's `eps`).

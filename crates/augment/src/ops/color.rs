@@ -6,8 +6,10 @@
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
-use super::colorspace::{hsv_tables, hsv_to_rgb, lab_tables, lab_to_rgb, rgb_to_hsv, rgb_to_lab};
 use super::intensity::{chance, map_values, multiply_table};
+use crate::kernels::colorspace::{
+    hsv_tables, hsv_to_rgb, lab_tables, lab_to_rgb, rgb_to_hsv, rgb_to_lab,
+};
 use crate::param::check_probability;
 use crate::{AugRng, AugmentError, Image, ImageBuf, Op, Param, Pixel, Result, Sample};
 

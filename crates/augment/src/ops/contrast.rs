@@ -4,10 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::colorspace::{lab_tables, lab_to_rgb, rgb_to_lab};
 use super::intensity::{
     color_channels, fit_channels, map_values, sample_channels, table, validate_positive,
 };
+use crate::kernels::colorspace::{lab_tables, lab_to_rgb, rgb_to_lab};
 use crate::param::check_probability;
 use crate::{AugRng, AugmentError, Image, ImageBuf, Op, Param, Pixel, Result, Sample};
 

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::filter::filter2d;
+use crate::kernels::filter::filter2d;
 use crate::{AugRng, Op, Param, Result, Sample, map_image};
 
 /// `(1 − alpha)·identity + alpha·effect`, in `f32` as imgaug builds it.

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::affine::{check_cval, sample_int};
 use super::resize::{ResizeInterpolation, resize_sample};
-use super::warp::{Fill, border_index, cval_for};
+use crate::kernels::warp::{Fill, border_index, cval_for};
 use crate::{AugRng, AugmentError, Image, ImageBuf, Op, Param, Pixel, Result, Sample};
 
 /// Amounts per side: one [`Param`] drawn independently for each side (imgaug's

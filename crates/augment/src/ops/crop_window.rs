@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::crop::crop_pad_sample;
 use super::resize::{ResizeInterpolation, resize_sample};
-use super::warp::Fill;
+use crate::kernels::warp::Fill;
 use crate::{AugRng, AugmentError, Op, Result, Sample};
 
 /// Crops every part of a sample to `[x, y, w, h]` (inside the image).

@@ -5,7 +5,9 @@ use rand_distr::Distribution;
 use serde::{Deserialize, Serialize};
 
 use super::affine::check_cval;
-use super::warp::{Fill, Interpolation, Mapping, invert3, map_targets, warp_sample_pixels};
+use crate::kernels::warp::{
+    Fill, Interpolation, Mapping, invert3, map_targets, warp_sample_pixels,
+};
 use crate::{AugRng, AugmentError, Op, Param, Result, Sample};
 
 fn zero() -> Param {

@@ -5,8 +5,8 @@ use rand::{Rng, RngExt, SeedableRng};
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
-use super::filter::{FilterPixel, sample_int, validate_int};
 use super::noise::{Chance, ElementwiseParams, replace_elementwise, sample_elementwise, threshold};
+use crate::kernels::filter::{FilterPixel, sample_int, validate_int};
 use crate::{AugRng, AugmentError, ImageBuf, Op, Param, Result, Sample, map_image};
 
 /// Sets a fraction `p` of the pixels (or channel values with `per_channel`) to 0 (imgaug's

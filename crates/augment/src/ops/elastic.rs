@@ -4,7 +4,9 @@ use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::affine::check_cval;
-use super::warp::{Fill, Interpolation, Mapping, border_index, map_targets, warp_sample_pixels};
+use crate::kernels::warp::{
+    Fill, Interpolation, Mapping, border_index, map_targets, warp_sample_pixels,
+};
 use crate::{AugRng, Op, Param, Result, Sample};
 
 fn zero() -> Param {

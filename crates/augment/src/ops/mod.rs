@@ -1,13 +1,11 @@
-//! The augmenters, one file per family. Each op is a serde struct (its options) implementing
+//! The augmenters, one file per family (the pixel kernels they share are in
+//! `crate::kernels`). Each op is a serde struct (its options) implementing
 //! [`Op`](crate::Op): `sample` draws the parameters, `apply` transforms the image and, for
 //! geometric ops, every target with the same parameters.
 
 mod affine;
-mod bilinear;
 mod blur;
-mod box_filter;
 mod color;
-mod colorspace;
 mod contrast;
 mod convolve;
 mod crop;
@@ -15,18 +13,18 @@ mod crop_window;
 mod distort;
 mod dropout;
 mod elastic;
-mod filter;
 mod flip;
 mod intensity;
 mod jpeg;
-mod median;
 mod noise;
 mod normalize;
 mod pad_if_needed;
 mod resize;
-mod warp;
-mod warp_rows;
 
+pub use crate::kernels::box_filter::box_filter;
+pub use crate::kernels::filter::{FilterPixel, filter2d, gaussian_kernel, sep_filter2d};
+pub use crate::kernels::median::median_filter;
+pub use crate::kernels::warp::{Fill, Interpolation};
 pub use affine::{
     Affine, AffineParams, AxisParam, Rot90, Rotate, RotateParams, XyParam, affine_matrix,
     rot90_buf, rotation_matrix,
@@ -34,7 +32,6 @@ pub use affine::{
 pub use blur::{
     AverageBlur, GaussianBlur, MedianBlur, MotionBlur, MotionBlurParams, motion_kernel,
 };
-pub use box_filter::box_filter;
 pub use color::{
     AddToHueAndSaturation, BrightnessParams, BrightnessSpace, ChannelShuffle, Grayscale,
     HueSaturation, MultiplyBrightness,
@@ -46,11 +43,9 @@ pub use crop_window::{CenterCrop, RandomCrop, RandomCropParams, RandomResizedCro
 pub use distort::{GridDistortion, GridParams, PerspectiveParams, PerspectiveTransform};
 pub use dropout::{CoarseDropout, CoarseDropoutParams, Cutout, CutoutArea, CutoutFill, Dropout};
 pub use elastic::{ElasticParams, ElasticTransformation};
-pub use filter::{FilterPixel, filter2d, gaussian_kernel, sep_filter2d};
 pub use flip::{Fliplr, Flipud};
 pub use intensity::{Add, Invert, Multiply, Posterize, Solarize, SolarizeParams};
 pub use jpeg::{JpegCompression, JpegParams};
-pub use median::median_filter;
 pub use noise::{
     AdditiveGaussianNoise, AdditiveLaplaceNoise, Chance, ElementwiseParams, NoiseParams,
     SaltAndPepper,
@@ -58,4 +53,3 @@ pub use noise::{
 pub use normalize::Normalize;
 pub use pad_if_needed::PadIfNeeded;
 pub use resize::{Resize, ResizeInterpolation, ResizeParams, resize_buf, resize_image};
-pub use warp::{Fill, Interpolation};

@@ -7,7 +7,7 @@ use rand::{Rng, RngExt, SeedableRng};
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
-use super::filter::FilterPixel;
+use crate::kernels::filter::FilterPixel;
 use crate::param::check_probability;
 use crate::{AugRng, ImageBuf, Op, Param, Result, Sample, map_image};
 

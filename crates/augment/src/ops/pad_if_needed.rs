@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::crop::crop_pad_sample;
-use super::warp::Fill;
+use crate::kernels::warp::Fill;
 use crate::{AugRng, AugmentError, Op, Result, Sample};
 
 /// Pads the image (and its targets) to at least `min_width × min_height`, centred as

@@ -13,8 +13,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::bilinear::resize_bilinear_u8;
-use super::warp::{cubic_weights, round_px};
+use crate::kernels::bilinear::resize_bilinear_u8;
+use crate::kernels::warp::{cubic_weights, round_px};
 use crate::{AugRng, AugmentError, Image, ImageBuf, Op, Param, Pixel, Result, Sample, map_image};
 
 /// How a resize reads between pixels (OpenCV's flags).

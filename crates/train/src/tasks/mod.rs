@@ -4,9 +4,16 @@
 pub mod classify;
 pub mod segment;
 
+use std::path::{Path, PathBuf};
+
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
+use kindling_run::{ConfigError, Overrides, RunArgs, Validate};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, TrainError};
+use crate::trainer::RunPaths;
 
 /// What to do with an image that cannot be decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -40,4 +47,50 @@ pub fn materialize<M: Module>(model: &M) {
         }
     }
     model.visit(&mut Touch);
+}
+
+/// Resolves a task's configuration: its defaults < `--config` file < the common flags and
+/// the task's own (`task_flags` records those that were given).
+pub fn resolve_task<C>(
+    run: &RunArgs,
+    task_flags: impl FnOnce(&mut Overrides),
+) -> std::result::Result<C, ConfigError>
+where
+    C: Default + Serialize + DeserializeOwned + Validate,
+{
+    let mut overrides = Overrides::default();
+    run.overrides(&mut overrides);
+    task_flags(&mut overrides);
+    kindling_run::resolve_config(&C::default(), run.config.as_deref(), &overrides)
+}
+
+/// The data directory: `data` if given, else the synthetic set that `generate` writes into
+/// `<out>/data` (named `what` in the message).
+pub fn data_dir(
+    data: Option<&Path>,
+    out: &Path,
+    what: &str,
+    generate: impl FnOnce(&Path) -> std::io::Result<PathBuf>,
+) -> Result<PathBuf> {
+    match data {
+        Some(dir) => Ok(dir.to_path_buf()),
+        None => {
+            let dir = RunPaths::new(out).synthetic_data;
+            eprintln!("generating the synthetic {what} in {}", dir.display());
+            generate(&dir).map_err(TrainError::io(&dir))
+        }
+    }
+}
+
+/// Prints what was loaded: classes, split sizes, source and skipped files.
+pub fn report_data(classes: &[String], train: usize, val: usize, dir: &Path, skipped: usize) {
+    eprintln!(
+        "data: {} classes {classes:?}, {train} train / {val} val samples from {}{}",
+        classes.len(),
+        dir.display(),
+        match skipped {
+            0 => String::new(),
+            n => format!(", {n} bad file(s) skipped"),
+        }
+    );
 }

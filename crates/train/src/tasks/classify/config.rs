@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use kindling_run::{
-    ConfigError, OptimizerConfig, Overrides, RunArgs, RunConfig, Validate, flag_key, out_of_range,
+    ConfigError, OptimizerConfig, RunArgs, RunConfig, Validate, flag_key, out_of_range,
 };
 use serde::{Deserialize, Serialize};
 
@@ -145,27 +145,17 @@ pub const CLASSIFY_FLAG_KEYS: &[(&str, &str)] = &[
 ];
 
 impl ClassifyArgs {
-    /// The flags that were given, as overrides.
-    pub fn overrides(&self) -> Overrides {
-        let mut out = Overrides::default();
-        self.run.overrides(&mut out);
-        let k = |id| flag_key(CLASSIFY_FLAG_KEYS, id);
-        out.set(k("data"), self.data.clone())
-            .set(k("val_fraction"), self.val_fraction)
-            .set(k("image_size"), self.image_size)
-            .set(k("on_bad_image"), self.on_bad_image)
-            .set(k("synthetic_per_class"), self.synthetic_per_class)
-            .set(k("augment"), self.augment.clone());
-        out
-    }
-
     /// Resolves defaults < `--config` file < flags.
     pub fn resolve(&self) -> Result<ClassifyRun, ConfigError> {
-        kindling_run::resolve_config(
-            &ClassifyRun::default(),
-            self.run.config.as_deref(),
-            &self.overrides(),
-        )
+        crate::tasks::resolve_task(&self.run, |out| {
+            let k = |id| flag_key(CLASSIFY_FLAG_KEYS, id);
+            out.set(k("data"), self.data.clone())
+                .set(k("val_fraction"), self.val_fraction)
+                .set(k("image_size"), self.image_size)
+                .set(k("on_bad_image"), self.on_bad_image)
+                .set(k("synthetic_per_class"), self.synthetic_per_class)
+                .set(k("augment"), self.augment.clone());
+        })
     }
 }
 

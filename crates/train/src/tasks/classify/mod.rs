@@ -17,7 +17,7 @@ pub use model::{SmallCnn, SmallCnnConfig};
 
 use crate::error::{Result, TrainError};
 use crate::task::{Goal, StepOutput, Task, TaskData};
-use crate::trainer::{RunPaths, Summary, Trainer};
+use crate::trainer::{Summary, Trainer};
 
 /// Image classification: an ImageFolder tree (or the generated shapes), a [`SmallCnn`], the
 /// run's loss over `[N, C]` logits, accuracy; the best checkpoint by validation accuracy.
@@ -84,18 +84,10 @@ impl Task for ClassifyTask {
     fn data(&self) -> Result<TaskData> {
         let cfg = &self.cfg;
         let c = &cfg.classify;
-        let data_dir = match &c.data {
-            Some(dir) => dir.clone(),
-            None => {
-                let dir = RunPaths::new(&cfg.run.out).synthetic_data;
-                eprintln!(
-                    "generating the synthetic shapes dataset in {}",
-                    dir.display()
-                );
-                synth::write_image_folder(&dir, cfg.run.seed, c.synthetic_per_class, c.image_size)
-                    .map_err(TrainError::io(&dir))?
-            }
-        };
+        let data_dir =
+            crate::tasks::data_dir(c.data.as_deref(), &cfg.run.out, "shapes dataset", |dir| {
+                synth::write_image_folder(dir, cfg.run.seed, c.synthetic_per_class, c.image_size)
+            })?;
         let dataset = Dataset::load(
             &data_dir,
             &LoadOptions {
@@ -107,17 +99,12 @@ impl Task for ClassifyTask {
             },
         )
         .map_err(|e| TrainError::Data(e.to_string()))?;
-        eprintln!(
-            "data: {} classes {:?}, {} train / {} val images from {}{}",
-            dataset.classes.len(),
-            dataset.classes,
+        crate::tasks::report_data(
+            &dataset.classes,
             dataset.train.len(),
             dataset.val.len(),
-            data_dir.display(),
-            match dataset.skipped.len() {
-                0 => String::new(),
-                n => format!(", {n} undecodable image(s) skipped"),
-            }
+            &data_dir,
+            dataset.skipped.len(),
         );
         let size = c.image_size;
         let out = TaskData {
@@ -247,14 +234,35 @@ pub fn load_pipeline(path: Option<&std::path::Path>) -> Result<Option<Arc<Pipeli
     match path {
         Some(path) => {
             let pipeline = Pipeline::from_file(path).map_err(|e| {
+                let e = e.to_string();
                 TrainError::Data(format!(
-                    "loading the augmentation pipeline {}: {e}",
-                    path.display()
+                    "loading the augmentation pipeline {}: {e}{}",
+                    path.display(),
+                    kindling_run::did_you_mean(&e)
                 ))
             })?;
             eprintln!("augment: {} (seed {})", path.display(), pipeline.seed());
             Ok(Some(Arc::new(pipeline)))
         }
         None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_mistyped_augmenter_gets_the_closest_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.json");
+        std::fs::write(
+            &file,
+            r#"{"seed": 1, "pipeline": {"op": "fliplrr", "p": 0.5}}"#,
+        )
+        .unwrap();
+        let err = super::load_pipeline(Some(&file)).err().unwrap().to_string();
+        assert!(
+            err.contains("p.json") && err.contains("did you mean `fliplr`?"),
+            "{err}"
+        );
     }
 }

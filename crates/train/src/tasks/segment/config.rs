@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use kindling_run::{
-    ConfigError, OptimizerConfig, Overrides, RunArgs, RunConfig, Validate, flag_key, out_of_range,
+    ConfigError, OptimizerConfig, RunArgs, RunConfig, Validate, flag_key, out_of_range,
 };
 use serde::{Deserialize, Serialize};
 
@@ -178,29 +178,19 @@ pub const SEGMENT_FLAG_KEYS: &[(&str, &str)] = &[
 ];
 
 impl SegmentArgs {
-    /// The flags that were given, as overrides.
-    pub fn overrides(&self) -> Overrides {
-        let mut out = Overrides::default();
-        self.run.overrides(&mut out);
-        let k = |id| flag_key(SEGMENT_FLAG_KEYS, id);
-        out.set(k("data"), self.data.clone())
-            .set(k("val_fraction"), self.val_fraction)
-            .set(k("image_size"), self.image_size)
-            .set(k("ignore_index"), self.ignore_index)
-            .set(k("num_classes"), self.num_classes)
-            .set(k("on_bad_image"), self.on_bad_image)
-            .set(k("synthetic_count"), self.synthetic_count)
-            .set(k("augment"), self.augment.clone());
-        out
-    }
-
     /// Resolves defaults < `--config` file < flags.
     pub fn resolve(&self) -> Result<SegmentRun, ConfigError> {
-        kindling_run::resolve_config(
-            &SegmentRun::default(),
-            self.run.config.as_deref(),
-            &self.overrides(),
-        )
+        crate::tasks::resolve_task(&self.run, |out| {
+            let k = |id| flag_key(SEGMENT_FLAG_KEYS, id);
+            out.set(k("data"), self.data.clone())
+                .set(k("val_fraction"), self.val_fraction)
+                .set(k("image_size"), self.image_size)
+                .set(k("ignore_index"), self.ignore_index)
+                .set(k("num_classes"), self.num_classes)
+                .set(k("on_bad_image"), self.on_bad_image)
+                .set(k("synthetic_count"), self.synthetic_count)
+                .set(k("augment"), self.augment.clone());
+        })
     }
 }
 

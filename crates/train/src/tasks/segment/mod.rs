@@ -25,7 +25,7 @@ use crate::error::{Result, TrainError};
 use crate::metrics::History;
 use crate::task::{Goal, StepOutput, Task, TaskData};
 use crate::tasks::classify::load_pipeline;
-use crate::trainer::{RunPaths, Summary, Trainer};
+use crate::trainer::{Summary, Trainer};
 
 /// Normalisation of the segment task's images (ImageNet's statistics).
 pub const MEAN: [f32; 3] = kindling_augment::IMAGENET_MEAN;
@@ -122,18 +122,10 @@ impl Task for SegmentTask {
         self.check_ignore_index()?;
         let cfg = &self.cfg;
         let s = &cfg.segment;
-        let dir = match &s.data {
-            Some(dir) => dir.clone(),
-            None => {
-                let dir = RunPaths::new(&cfg.run.out).synthetic_data;
-                eprintln!(
-                    "generating the synthetic segmentation set in {}",
-                    dir.display()
-                );
-                synth::write_folder(&dir, cfg.run.seed, s.synthetic_count, s.image_size)
-                    .map_err(TrainError::io(&dir))?
-            }
-        };
+        let dir =
+            crate::tasks::data_dir(s.data.as_deref(), &cfg.run.out, "segmentation set", |dir| {
+                synth::write_folder(dir, cfg.run.seed, s.synthetic_count, s.image_size)
+            })?;
         let dataset = SegDataset::load(
             &dir,
             &SegLoadOptions {
@@ -146,17 +138,12 @@ impl Task for SegmentTask {
             },
         )
         .map_err(|e| TrainError::Data(e.to_string()))?;
-        eprintln!(
-            "data: {} classes {:?}, {} train / {} val pairs from {}{}",
-            dataset.classes.len(),
-            dataset.classes,
+        crate::tasks::report_data(
+            &dataset.classes,
             dataset.train.len(),
             dataset.val.len(),
-            dir.display(),
-            match dataset.skipped.len() {
-                0 => String::new(),
-                n => format!(", {n} bad pair(s) skipped"),
-            }
+            &dir,
+            dataset.skipped.len(),
         );
         let size = s.image_size;
         let out = TaskData {

@@ -1,0 +1,10 @@
+//! Pixel kernels the augmenters share: OpenCV-exact warps and their row loops, separable and
+//! box filters, median, the fixed-point bilinear resize, colour-space conversions.
+
+pub(crate) mod bilinear;
+pub(crate) mod box_filter;
+pub(crate) mod colorspace;
+pub(crate) mod filter;
+pub(crate) mod median;
+pub(crate) mod warp;
+pub(crate) mod warp_rows;
