@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
-use kindling_run::{ConfigError, Overrides, RunArgs, Validate};
+use kindling_run::{ConfigError, Overrides, RunArgs, Validate, flag_key};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -93,4 +93,38 @@ pub fn report_data(classes: &[String], train: usize, val: usize, dir: &Path, ski
             n => format!(", {n} bad file(s) skipped"),
         }
     );
+}
+
+/// The data flags every image task has (each task maps them to its own section through its
+/// flag table).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ImageDataArgs {
+    /// Data directory in the task's layout (see README); without it, a synthetic set is
+    /// generated
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Validation fraction when DIR has no train/ + val/ split
+    #[arg(long, allow_negative_numbers = true, value_parser = kindling_run::parse_number)]
+    pub val_fraction: Option<f64>,
+    /// Training resolution (shorter side resized, then centre-cropped)
+    #[arg(long)]
+    pub image_size: Option<u32>,
+    /// Bad files: error (stop, naming the file) or skip (count them)
+    #[arg(long)]
+    pub on_bad_image: Option<BadImagePolicy>,
+    /// Augmentation pipeline file for the training samples (.json, .yaml, .toml)
+    #[arg(long, value_name = "FILE")]
+    pub augment: Option<PathBuf>,
+}
+
+impl ImageDataArgs {
+    /// Records the flags that were given, at the keys `table` names.
+    pub fn overrides(&self, table: &[(&'static str, &'static str)], out: &mut Overrides) {
+        let k = |id| flag_key(table, id);
+        out.set(k("data"), self.data.clone())
+            .set(k("val_fraction"), self.val_fraction)
+            .set(k("image_size"), self.image_size)
+            .set(k("on_bad_image"), self.on_bad_image)
+            .set(k("augment"), self.augment.clone());
+    }
 }

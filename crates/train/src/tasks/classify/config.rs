@@ -7,7 +7,7 @@ use kindling_run::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::tasks::BadImagePolicy;
+use crate::tasks::{BadImagePolicy, ImageDataArgs};
 
 /// Everything a `cargo xtask train classify` run is configured by.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,24 +114,12 @@ pub struct ClassifyArgs {
     /// Common run flags.
     #[command(flatten)]
     pub run: RunArgs,
-    /// ImageFolder directory (one sub-folder per class; train/ + val/ if present)
-    #[arg(long, value_name = "DIR")]
-    pub data: Option<PathBuf>,
-    /// Validation fraction per class when DIR has no val/ tree
-    #[arg(long, allow_negative_numbers = true, value_parser = kindling_run::parse_number)]
-    pub val_fraction: Option<f64>,
-    /// Training resolution (shorter side resized, then centre-cropped)
-    #[arg(long)]
-    pub image_size: Option<u32>,
-    /// Undecodable images: error (stop, naming the file) or skip (count them)
-    #[arg(long)]
-    pub on_bad_image: Option<BadImagePolicy>,
+    /// Data flags (`classify.data`, …).
+    #[command(flatten)]
+    pub data: ImageDataArgs,
     /// Images per class of the generated dataset (without --data)
     #[arg(long)]
     pub synthetic_per_class: Option<usize>,
-    /// Augmentation pipeline file for training images (.json, .yaml, .toml)
-    #[arg(long, value_name = "FILE")]
-    pub augment: Option<PathBuf>,
 }
 
 /// Which configuration key each classify-only flag sets.
@@ -149,12 +137,8 @@ impl ClassifyArgs {
     pub fn resolve(&self) -> Result<ClassifyRun, ConfigError> {
         crate::tasks::resolve_task(&self.run, |out| {
             let k = |id| flag_key(CLASSIFY_FLAG_KEYS, id);
-            out.set(k("data"), self.data.clone())
-                .set(k("val_fraction"), self.val_fraction)
-                .set(k("image_size"), self.image_size)
-                .set(k("on_bad_image"), self.on_bad_image)
-                .set(k("synthetic_per_class"), self.synthetic_per_class)
-                .set(k("augment"), self.augment.clone());
+            self.data.overrides(CLASSIFY_FLAG_KEYS, out);
+            out.set(k("synthetic_per_class"), self.synthetic_per_class);
         })
     }
 }
@@ -167,7 +151,10 @@ mod tests {
     fn val_fraction_outside_open_unit_interval_is_rejected() {
         for bad in [0.0, 1.0, -0.1, 1.5] {
             let args = ClassifyArgs {
-                val_fraction: Some(bad),
+                data: ImageDataArgs {
+                    val_fraction: Some(bad),
+                    ..Default::default()
+                },
                 ..Default::default()
             };
             let msg = args.resolve().unwrap_err().to_string();
@@ -195,8 +182,11 @@ mod tests {
     #[test]
     fn printed_config_replays_to_the_same_run() {
         let args = ClassifyArgs {
-            data: Some("some/dir".into()),
-            image_size: Some(48),
+            data: ImageDataArgs {
+                data: Some("some/dir".into()),
+                image_size: Some(48),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let cfg = args.resolve().unwrap();

@@ -7,7 +7,7 @@ use kindling_run::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::tasks::BadImagePolicy;
+use crate::tasks::{BadImagePolicy, ImageDataArgs};
 
 /// Everything a `cargo xtask train segment` run is configured by.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,30 +139,18 @@ pub struct SegmentArgs {
     /// Common run flags.
     #[command(flatten)]
     pub run: RunArgs,
-    /// Segmentation folder (images/ + masks/ paired by stem; train/ + val/ if present)
-    #[arg(long, value_name = "DIR")]
-    pub data: Option<PathBuf>,
-    /// Validation fraction when DIR has no train/ + val/ trees
-    #[arg(long, allow_negative_numbers = true, value_parser = kindling_run::parse_number)]
-    pub val_fraction: Option<f64>,
-    /// Training resolution (shorter side resized, then centre-cropped)
-    #[arg(long)]
-    pub image_size: Option<u32>,
+    /// Data flags (`segment.data`, …).
+    #[command(flatten)]
+    pub data: ImageDataArgs,
     /// Mask value of unlabelled pixels
     #[arg(long)]
     pub ignore_index: Option<u8>,
     /// Number of classes when the data has no classes.txt
     #[arg(long)]
     pub num_classes: Option<usize>,
-    /// Bad image/mask pairs: error (stop, naming the file) or skip (count them)
-    #[arg(long)]
-    pub on_bad_image: Option<BadImagePolicy>,
     /// Images of the generated dataset (without --data)
     #[arg(long)]
     pub synthetic_count: Option<usize>,
-    /// Augmentation pipeline file for training images and masks (.json, .yaml, .toml)
-    #[arg(long, value_name = "FILE")]
-    pub augment: Option<PathBuf>,
 }
 
 /// Which configuration key each segment-only flag sets.
@@ -182,14 +170,10 @@ impl SegmentArgs {
     pub fn resolve(&self) -> Result<SegmentRun, ConfigError> {
         crate::tasks::resolve_task(&self.run, |out| {
             let k = |id| flag_key(SEGMENT_FLAG_KEYS, id);
-            out.set(k("data"), self.data.clone())
-                .set(k("val_fraction"), self.val_fraction)
-                .set(k("image_size"), self.image_size)
-                .set(k("ignore_index"), self.ignore_index)
+            self.data.overrides(SEGMENT_FLAG_KEYS, out);
+            out.set(k("ignore_index"), self.ignore_index)
                 .set(k("num_classes"), self.num_classes)
-                .set(k("on_bad_image"), self.on_bad_image)
-                .set(k("synthetic_count"), self.synthetic_count)
-                .set(k("augment"), self.augment.clone());
+                .set(k("synthetic_count"), self.synthetic_count);
         })
     }
 }
@@ -217,7 +201,10 @@ mod tests {
     #[test]
     fn image_size_must_suit_the_unet_depth() {
         let args = SegmentArgs {
-            image_size: Some(50),
+            data: ImageDataArgs {
+                image_size: Some(50),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let msg = args.resolve().unwrap_err().to_string();
