@@ -157,6 +157,23 @@ impl History {
     }
 }
 
+/// The fraction of rows whose largest logit is at the label (`[N, C]` logits, `[N]` labels).
+pub fn accuracy(
+    logits: &burn::tensor::Tensor<2>,
+    labels: &burn::tensor::Tensor<1, burn::tensor::Int>,
+) -> f64 {
+    let n = labels.dims()[0].max(1) as f64;
+    let correct = logits
+        .clone()
+        .argmax(1)
+        .squeeze_dim::<1>(1)
+        .equal(labels.clone())
+        .int()
+        .sum()
+        .into_scalar::<i64>();
+    correct as f64 / n
+}
+
 /// Plotters draws text with `ab_glyph` from fonts registered at run time; the Ubuntu font
 /// shipped by `epaint_default_fonts` keeps the binary free of system font dependencies.
 pub fn register_font() {

@@ -87,21 +87,51 @@ pub trait Task {
     }
 
     /// Validation metric names, in the order [`Task::evaluate`] returns them. The first
-    /// must be `val_loss` (the scheduler's ReduceLROnPlateau follows it).
-    fn val_columns(&self) -> Vec<String>;
+    /// must be `val_loss` (the scheduler's ReduceLROnPlateau follows it). Defaults to
+    /// `val_loss` and the training columns renamed `val_…`, which the default
+    /// [`Task::evaluate`] computes.
+    fn val_columns(&self) -> Vec<String> {
+        let mut columns = vec!["val_loss".to_string()];
+        columns.extend(
+            self.train_columns()
+                .iter()
+                .map(|c| format!("val_{}", c.strip_prefix("train_").unwrap_or(c))),
+        );
+        columns
+    }
 
-    /// The column that picks the best checkpoint and whether it is maximised.
-    fn best_metric(&self) -> (String, Goal);
+    /// The column that picks the best checkpoint and whether it is maximised (default: the
+    /// lowest `val_loss`).
+    fn best_metric(&self) -> (String, Goal) {
+        ("val_loss".into(), Goal::Min)
+    }
 
     /// Forward and loss of one training batch (on the autodiff device).
     fn train_step(&self, model: &Self::Model, batch: &Batch) -> Result<StepOutput>;
 
     /// The validation metrics over `batches` (the model is in eval mode on the plain device).
+    /// Defaults to [`Task::train_step`]'s loss and metrics averaged over the samples, in the
+    /// order of the default [`Task::val_columns`].
     fn evaluate(
         &self,
         model: &Self::Model,
         batches: &mut dyn Iterator<Item = Result<Batch>>,
-    ) -> Result<Vec<f64>>;
+    ) -> Result<Vec<f64>> {
+        let (mut sums, mut seen) = (Vec::new(), 0usize);
+        for batch in batches {
+            let batch = batch?;
+            let n = batch.indices.len();
+            let out = self.train_step(model, &batch)?;
+            let loss: f64 = out.loss.into_scalar::<f32>().into();
+            let values = std::iter::once(loss).chain(out.metrics);
+            sums.resize(1 + self.train_columns().len(), 0.0);
+            for (sum, v) in sums.iter_mut().zip(values) {
+                *sum += v * n as f64;
+            }
+            seen += n;
+        }
+        Ok(sums.iter().map(|s| s / seen.max(1) as f64).collect())
+    }
 
     /// State that must match for a `--resume` (class names, …); saved in checkpoints.
     fn state(&self) -> serde_json::Value {
