@@ -24,6 +24,6 @@ pub use callbacks::{Callback, Control, EpochInfo, StepInfo};
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointState};
 pub use error::{Result, TrainError};
 pub use loader::{EpochLoader, mix, shuffled};
-pub use metrics::{EpochRow, History, accuracy};
+pub use metrics::{EpochRow, History, accuracy, correct};
 pub use task::{Goal, SampleDataset, StepOutput, Task, TaskData};
 pub use trainer::{Best, RunPaths, Summary, Trainer};

@@ -157,21 +157,25 @@ impl History {
     }
 }
 
-/// The fraction of rows whose largest logit is at the label (`[N, C]` logits, `[N]` labels).
+/// How many rows of `[N, C]` logits have their largest value at the `[N]` label.
+pub fn correct(
+    logits: &burn::tensor::Tensor<2>,
+    labels: &burn::tensor::Tensor<1, burn::tensor::Int>,
+) -> usize {
+    let predicted = logits.clone().argmax(1).squeeze_dim::<1>(1);
+    predicted
+        .equal(labels.clone())
+        .int()
+        .sum()
+        .into_scalar::<i64>() as usize
+}
+
+/// The fraction of rows whose largest logit is at the label (see [`correct`]).
 pub fn accuracy(
     logits: &burn::tensor::Tensor<2>,
     labels: &burn::tensor::Tensor<1, burn::tensor::Int>,
 ) -> f64 {
-    let n = labels.dims()[0].max(1) as f64;
-    let correct = logits
-        .clone()
-        .argmax(1)
-        .squeeze_dim::<1>(1)
-        .equal(labels.clone())
-        .int()
-        .sum()
-        .into_scalar::<i64>();
-    correct as f64 / n
+    correct(logits, labels) as f64 / labels.dims()[0].max(1) as f64
 }
 
 /// Plotters draws text with `ab_glyph` from fonts registered at run time; the Ubuntu font

@@ -23,6 +23,8 @@ use crate::trainer::{Summary, Trainer};
 /// run's loss over `[N, C]` logits, accuracy; the best checkpoint by validation accuracy.
 pub struct ClassifyTask {
     cfg: ClassifyRun,
+    /// The loss on the training device, built once by `init_model`.
+    train_loss: OnceLock<AnyLoss>,
     data: OnceLock<Dataset>,
 }
 
@@ -31,6 +33,7 @@ impl ClassifyTask {
     pub fn new(cfg: ClassifyRun) -> Self {
         Self {
             cfg,
+            train_loss: OnceLock::new(),
             data: OnceLock::new(),
         }
     }
@@ -44,6 +47,14 @@ impl ClassifyTask {
         self.data
             .get()
             .ok_or_else(|| TrainError::Task("classify: the data is not loaded yet".into()))
+    }
+
+    /// The loss built by `init_model` (or, for a model made elsewhere, a new one).
+    fn training_loss(&self, device: &Device) -> Result<std::borrow::Cow<'_, AnyLoss>> {
+        match self.train_loss.get() {
+            Some(loss) => Ok(std::borrow::Cow::Borrowed(loss)),
+            None => self.loss(device).map(std::borrow::Cow::Owned),
+        }
     }
 
     fn loss(&self, device: &Device) -> Result<AnyLoss> {
@@ -69,7 +80,7 @@ impl ClassifyTask {
             .collect();
         let labels = Tensor::from_data(TensorData::new(labels, [batch.indices.len()]), &device);
         let logits = model.forward(batch.images.clone());
-        let correct = count_correct(&logits, &labels);
+        let correct = crate::metrics::correct(&logits, &labels);
         (logits, labels, correct)
     }
 }
@@ -120,7 +131,9 @@ impl Task for ClassifyTask {
 
     fn init_model(&self, device: &Device) -> Result<SmallCnn> {
         let classes = self.loaded()?.classes.len();
-        check_fits_classification(&self.loss(device)?, &self.cfg, classes, device)?;
+        let loss = self.loss(device)?;
+        check_fits_classification(&loss, &self.cfg, classes, device)?;
+        let _ = self.train_loss.set(loss);
         Ok(SmallCnnConfig::new(classes)
             .with_widths(self.cfg.classify.widths.clone())
             .init(device))
@@ -142,7 +155,7 @@ impl Task for ClassifyTask {
         let data = self.loaded()?;
         let (logits, labels, correct) = self.forward(model, batch, &data.train);
         let loss = self
-            .loss(&logits.device())?
+            .training_loss(&logits.device())?
             .try_forward(logits, labels)
             .map_err(|e| TrainError::Loss(format!("computing the loss: {e}")))?;
         Ok(StepOutput {
@@ -206,15 +219,6 @@ fn check_fits_classification(
         ))
     })?;
     Ok(())
-}
-
-fn count_correct(logits: &Tensor<2>, labels: &Tensor<1, Int>) -> usize {
-    let predicted = logits.clone().argmax(1).squeeze_dim::<1>(1);
-    predicted
-        .equal(labels.clone())
-        .int()
-        .sum()
-        .into_scalar::<i64>() as usize
 }
 
 /// Trains the classifier described by `cfg` with `trainer` (progress to stderr); loads the

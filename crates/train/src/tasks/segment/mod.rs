@@ -36,6 +36,8 @@ pub const STD: [f32; 3] = kindling_augment::IMAGENET_STD;
 /// `[N, C, H, W]` logits and `[N, H, W]` masks.
 pub struct SegmentTask {
     cfg: SegmentRun,
+    /// The loss on the training device, built once by `init_model`.
+    train_loss: OnceLock<AnyLoss>,
     data: OnceLock<SegDataset>,
     /// Per-class IoU of the last evaluation, for the summary.
     last_iou: Mutex<Vec<Option<f64>>>,
@@ -46,6 +48,7 @@ impl SegmentTask {
     pub fn new(cfg: SegmentRun) -> Self {
         Self {
             cfg,
+            train_loss: OnceLock::new(),
             data: OnceLock::new(),
             last_iou: Mutex::new(Vec::new()),
         }
@@ -66,6 +69,14 @@ impl SegmentTask {
         self.data
             .get()
             .ok_or_else(|| TrainError::Task("segment: the data is not loaded yet".into()))
+    }
+
+    /// The loss built by `init_model` (or, for a model made elsewhere, a new one).
+    fn training_loss(&self, device: &Device) -> Result<std::borrow::Cow<'_, AnyLoss>> {
+        match self.train_loss.get() {
+            Some(loss) => Ok(std::borrow::Cow::Borrowed(loss)),
+            None => self.loss(device).map(std::borrow::Cow::Owned),
+        }
     }
 
     fn loss(&self, device: &Device) -> Result<AnyLoss> {
@@ -162,7 +173,8 @@ impl Task for SegmentTask {
         // The loss must take [N, C, H, W] logits and [N, H, W] class indices with C classes.
         let logits = Tensor::<4>::zeros([2, classes, 4, 4], device);
         let masks = Tensor::<3, Int>::zeros([2, 4, 4], device);
-        self.loss(device)?.try_forward(logits, masks).map_err(|e| {
+        let loss = self.loss(device)?;
+        loss.try_forward(logits, masks).map_err(|e| {
             TrainError::Loss(format!(
                 "loss `{}` does not fit {classes}-class segmentation ([N, C, H, W] logits, \
                  [N, H, W] class indices): {e}; try cross_entropy, or dice/jaccard/focal/\
@@ -170,6 +182,7 @@ impl Task for SegmentTask {
                 self.cfg.run.loss.name()
             ))
         })?;
+        let _ = self.train_loss.set(loss);
         Ok(UNetConfig::new(classes)
             .with_widths(self.cfg.segment.widths.clone())
             .init(device))
@@ -189,7 +202,7 @@ impl Task for SegmentTask {
         let masks = Self::masks(batch)?;
         let logits = model.forward(batch.images.clone());
         let loss = self
-            .loss(&logits.device())?
+            .training_loss(&logits.device())?
             .try_forward(logits, masks)
             .map_err(|e| TrainError::Loss(format!("computing the loss: {e}")))?;
         Ok(StepOutput {
