@@ -1,0 +1,3 @@
+//! One file per family: its modules, builders and pretrained configurations.
+
+pub mod resnet;

@@ -1,0 +1,249 @@
+//! Normalisation layers: BatchNorm (PyTorch's running statistics), LayerNorm, LayerNorm2d.
+
+use burn::config::Config;
+use burn::module::{Flag, Module, Param, RunningState};
+use burn::tensor::module::{batch_norm, batch_norm_train, layer_norm};
+use burn::tensor::{Device, Tensor};
+
+/// Configuration of a [`BatchNorm`].
+#[derive(Config, Debug)]
+pub struct BatchNormConfig {
+    /// Channels (dimension 1 of the input).
+    pub num_features: usize,
+    /// Added to the variance before the square root (torchvision's mobilenet_v3 and
+    /// efficientnet use 1e-3).
+    #[config(default = 1e-5)]
+    pub epsilon: f64,
+    /// Weight of the new batch statistic in the running average (PyTorch's `momentum`).
+    #[config(default = 0.1)]
+    pub momentum: f64,
+}
+
+/// Batch normalisation over dimension 1, PyTorch's `BatchNorm1d/2d`.
+///
+/// The struct is named and laid out like `burn::nn::BatchNorm` (`gamma`, `beta`,
+/// `running_mean`, `running_var`) so `burn-store`'s PyTorch adapter maps torchvision's
+/// `weight`/`bias` onto it. The difference is the training update:
+///
+/// ```text
+/// y            = (x - mean_B) / sqrt(var_B + eps) * gamma + beta      (var_B biased)
+/// running_mean = (1 - m) * running_mean + m * mean_B
+/// running_var  = (1 - m) * running_var  + m * var_B * n / (n - 1)     (unbiased, as PyTorch)
+/// ```
+/// with `n` the number of values per channel (batch × spatial). In eval mode (no autodiff
+/// device, or a frozen layer) the running statistics normalise.
+#[derive(Module, Debug)]
+pub struct BatchNorm {
+    /// Scale (PyTorch's `weight`).
+    pub gamma: Param<Tensor<1>>,
+    /// Shift (PyTorch's `bias`).
+    pub beta: Param<Tensor<1>>,
+    /// Off when the layer is frozen: it then normalises with its running statistics.
+    pub training: Param<Flag>,
+    /// Running mean.
+    pub running_mean: RunningState<Tensor<1>>,
+    /// Running (unbiased) variance.
+    pub running_var: RunningState<Tensor<1>>,
+    /// Momentum of the running statistics.
+    pub momentum: f64,
+    /// Epsilon.
+    pub epsilon: f64,
+}
+
+impl BatchNormConfig {
+    /// Builds the layer: `gamma` 1, `beta` 0, running mean 0 and variance 1, as PyTorch.
+    ///
+    /// # Panics
+    /// On zero features, a non-positive epsilon or a momentum outside [0, 1].
+    pub fn init(&self, device: &Device) -> BatchNorm {
+        assert!(
+            self.num_features > 0,
+            "BatchNorm needs at least one feature"
+        );
+        assert!(self.epsilon > 0.0, "BatchNorm epsilon must be positive");
+        assert!(
+            (0.0..=1.0).contains(&self.momentum),
+            "BatchNorm momentum must be within [0, 1]"
+        );
+        let n = self.num_features;
+        BatchNorm {
+            gamma: Param::from_tensor(Tensor::ones([n], device)),
+            beta: Param::from_tensor(Tensor::zeros([n], device)),
+            training: Param::from_bool(true),
+            running_mean: RunningState::new(Tensor::zeros([n], device)),
+            running_var: RunningState::new(Tensor::ones([n], device)),
+            momentum: self.momentum,
+            epsilon: self.epsilon,
+        }
+    }
+}
+
+impl BatchNorm {
+    /// Normalises `input`; batch statistics in training, running statistics in eval.
+    ///
+    /// # Shapes
+    /// - input and output `[batch, channels, ...]`
+    pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
+        let device = input.device();
+        if !(device.is_autodiff() && self.training.is_enabled()) {
+            return batch_norm(
+                input,
+                self.gamma.val(),
+                self.beta.val(),
+                self.running_mean.value().to_device(&device),
+                self.running_var.value().to_device(&device),
+                self.epsilon,
+            );
+        }
+        let dims = input.dims();
+        let per_channel: usize = dims[0] * dims[2..].iter().product::<usize>();
+        let result = batch_norm_train(input, self.gamma.val(), self.beta.val(), self.epsilon);
+        // PyTorch keeps the unbiased variance. With one value per channel there is none (PyTorch
+        // raises); the update then uses the biased one, 0, rather than dividing by zero.
+        let bessel = if per_channel > 1 {
+            per_channel as f64 / (per_channel - 1) as f64
+        } else {
+            1.0
+        };
+        let m = self.momentum;
+        let mean = self
+            .running_mean
+            .value_sync()
+            .to_device(&device)
+            .mul_scalar(1.0 - m)
+            .add(result.mean.detach().mul_scalar(m));
+        let var = self
+            .running_var
+            .value_sync()
+            .to_device(&device)
+            .mul_scalar(1.0 - m)
+            .add(result.variance.detach().mul_scalar(m * bessel));
+        self.running_mean.update(mean.detach());
+        self.running_var.update(var.detach());
+        result.output
+    }
+}
+
+/// Configuration of a [`LayerNorm`] or a [`LayerNorm2d`].
+#[derive(Config, Debug)]
+pub struct LayerNormConfig {
+    /// Size of the normalised dimension (last for `LayerNorm`, channels for `LayerNorm2d`).
+    pub d_model: usize,
+    /// Epsilon (torchvision's ViT and ConvNeXt use 1e-6).
+    #[config(default = 1e-5)]
+    pub epsilon: f64,
+}
+
+/// Layer normalisation over the last dimension, PyTorch's `LayerNorm(d)`; named and laid out
+/// like Burn's (`gamma`, `beta`) so the PyTorch adapter maps `weight`/`bias` onto it.
+///
+/// ```text
+/// y = (x - mean(x)) / sqrt(var(x) + eps) * gamma + beta     (biased var, last axis)
+/// ```
+#[derive(Module, Debug)]
+pub struct LayerNorm {
+    /// Scale.
+    pub gamma: Param<Tensor<1>>,
+    /// Shift.
+    pub beta: Param<Tensor<1>>,
+    /// Epsilon.
+    pub epsilon: f64,
+}
+
+/// ConvNeXt's channels-first layer norm (torchvision `LayerNorm2d`): normalises over the
+/// channels of each pixel of a `[batch, channels, h, w]` input. Named `weight`/`bias` like
+/// torchvision's, which it is not Burn's layer for.
+#[derive(Module, Debug)]
+pub struct LayerNorm2d {
+    /// Scale.
+    pub weight: Param<Tensor<1>>,
+    /// Shift.
+    pub bias: Param<Tensor<1>>,
+    /// Epsilon.
+    pub epsilon: f64,
+}
+
+impl LayerNormConfig {
+    /// Builds a last-dimension [`LayerNorm`] (scale 1, shift 0).
+    pub fn init(&self, device: &Device) -> LayerNorm {
+        LayerNorm {
+            gamma: Param::from_tensor(Tensor::ones([self.d_model], device)),
+            beta: Param::from_tensor(Tensor::zeros([self.d_model], device)),
+            epsilon: self.epsilon,
+        }
+    }
+
+    /// Builds a channels-first [`LayerNorm2d`] (scale 1, shift 0).
+    pub fn init_2d(&self, device: &Device) -> LayerNorm2d {
+        LayerNorm2d {
+            weight: Param::from_tensor(Tensor::ones([self.d_model], device)),
+            bias: Param::from_tensor(Tensor::zeros([self.d_model], device)),
+            epsilon: self.epsilon,
+        }
+    }
+}
+
+impl LayerNorm {
+    /// # Shapes
+    /// - input and output `[..., d_model]`
+    pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
+        layer_norm(input, self.gamma.val(), Some(self.beta.val()), self.epsilon)
+    }
+}
+
+impl LayerNorm2d {
+    /// # Shapes
+    /// - input and output `[batch, channels, h, w]`
+    pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        let x = input.permute([0, 2, 3, 1]);
+        layer_norm(x, self.weight.val(), Some(self.bias.val()), self.epsilon).permute([0, 3, 1, 2])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::TensorData;
+
+    #[test]
+    fn batchnorm_running_var_is_unbiased_like_pytorch() {
+        // torch 2.9: bn = nn.BatchNorm2d(1); bn(torch.tensor([1., 2., 3., 6.]).view(2, 1, 2, 1))
+        // → running_mean 0.3, running_var 0.9 * 1 + 0.1 * 14/3 = 1.3666667 (biased would be 1.25).
+        let device = Device::flex().autodiff();
+        let bn = BatchNormConfig::new(1).init(&device);
+        let x = Tensor::<4>::from_data(
+            TensorData::new(vec![1f32, 2., 3., 6.], [2, 1, 2, 1]),
+            &device,
+        );
+        let _ = bn.forward(x);
+        let mean: Vec<f32> = bn.running_mean.value().to_data().try_to_vec().unwrap();
+        let var: Vec<f32> = bn.running_var.value().to_data().try_to_vec().unwrap();
+        assert!((mean[0] - 0.3).abs() < 1e-6, "{mean:?}");
+        assert!((var[0] - (0.9 + 0.1 * 14.0 / 3.0)).abs() < 1e-6, "{var:?}");
+    }
+
+    #[test]
+    fn batchnorm_eval_uses_running_statistics() {
+        let device = Device::flex();
+        let bn = BatchNormConfig::new(1).init(&device);
+        let x = Tensor::<4>::from_data(TensorData::new(vec![1f32, 2.], [1, 1, 2, 1]), &device);
+        let y: Vec<f32> = bn.forward(x).to_data().try_to_vec().unwrap();
+        let s = (1.0f32 + 1e-5).sqrt();
+        assert!((y[0] - 1.0 / s).abs() < 1e-6 && (y[1] - 2.0 / s).abs() < 1e-6);
+    }
+
+    #[test]
+    fn layernorm2d_normalises_each_pixel_over_channels() {
+        let device = Device::flex();
+        let ln = LayerNormConfig::new(2).init_2d(&device);
+        let x = Tensor::<4>::from_data(
+            TensorData::new(vec![1f32, 5., 3., 9.], [1, 2, 1, 2]),
+            &device,
+        );
+        let y: Vec<f32> = ln.forward(x).to_data().try_to_vec().unwrap();
+        // pixel 0 has channels (1, 3), pixel 1 (5, 9): each becomes (-1, 1).
+        for (got, want) in y.iter().zip([-1.0f32, -1.0, 1.0, 1.0]) {
+            assert!((got - want).abs() < 1e-4, "{y:?}");
+        }
+    }
+}
