@@ -38,6 +38,7 @@ pub use batch::{AugmentBatcher, Batch, IndexedDataset, Item};
 pub use containers::{Count, Identity, Lambda, LambdaFn, OneOf, Sequential, SomeOf, Sometimes};
 pub use error::{AugmentError, Result};
 pub use image::{Image, ImageBuf, Pixel};
+pub use kernels::pil::{PilFilter, resize_pil};
 pub use ops::*;
 pub use param::{Dist, Param, check_probability};
 pub use pipeline::{AugmenterSpec, OP_NAMES, Pipeline, PipelineConfig};

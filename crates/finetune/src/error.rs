@@ -76,6 +76,9 @@ pub enum FinetuneError {
     /// `pretrained = true` for a model without pretrained weights.
     #[error("model '{0}' has no pretrained weights")]
     NoPretrained(String),
+    /// An image the eval transform cannot prepare.
+    #[error("image: {0}")]
+    Image(String),
     /// A freeze/unfreeze pattern that is not a valid pattern, or matches nothing.
     #[error("{0}")]
     Pattern(String),

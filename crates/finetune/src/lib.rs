@@ -20,6 +20,8 @@ pub mod models;
 mod registry;
 #[doc(hidden)]
 pub mod testing;
+mod transforms;
+pub mod freeze;
 pub mod weights;
 
 pub use error::FinetuneError;
@@ -31,4 +33,6 @@ pub use registry::{
     PretrainedCfg, Weights, create_model, list_models, model_entry, pretrained_cfg, split_name_tag,
     wildcard_match,
 };
+pub use freeze::{ParamCounts, param_counts};
+pub use transforms::EvalTransform;
 pub use weights::{LoadOptions, LoadReport, StateDict, load_file, save_burnpack, save_safetensors};

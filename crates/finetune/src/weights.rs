@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use burn::module::Module;
 use burn::tensor::{DType, TensorData};
 use burn_store::burn_pack::Tensor as PackTensor;
 use burn_store::{
@@ -403,6 +404,8 @@ fn write_atomic(
 /// [`read_file`] and PyTorch's `load_state_dict(safetensors.torch.load_file(..))` read it.
 /// Written to a temporary file, then renamed.
 pub fn save_safetensors(model: &ZooModel, path: &Path) -> Result<(), FinetuneError> {
+    // BatchNorm's running statistics are per-thread until synchronised; `valid` does it.
+    let _ = model.valid();
     write_atomic(path, |tmp| {
         let mut store = SafetensorsStore::from_file(tmp)
             .with_to_adapter(BurnToPyTorchAdapter)
@@ -413,6 +416,7 @@ pub fn save_safetensors(model: &ZooModel, path: &Path) -> Result<(), FinetuneErr
 
 /// Saves `model` in Burn's native `.bpk` format (atomically).
 pub fn save_burnpack(model: &ZooModel, path: &Path) -> Result<(), FinetuneError> {
+    let _ = model.valid();
     write_atomic(path, |tmp| {
         let mut store = BurnpackStore::from_file(tmp)
             .auto_extension(false)

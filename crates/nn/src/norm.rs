@@ -216,8 +216,8 @@ mod tests {
             &device,
         );
         let _ = bn.forward(x);
-        let mean: Vec<f32> = bn.running_mean.value().to_data().try_to_vec().unwrap();
-        let var: Vec<f32> = bn.running_var.value().to_data().try_to_vec().unwrap();
+        let mean: Vec<f32> = bn.running_mean.value_sync().to_data().try_to_vec().unwrap();
+        let var: Vec<f32> = bn.running_var.value_sync().to_data().try_to_vec().unwrap();
         assert!((mean[0] - 0.3).abs() < 1e-6, "{mean:?}");
         assert!((var[0] - (0.9 + 0.1 * 14.0 / 3.0)).abs() < 1e-6, "{var:?}");
     }

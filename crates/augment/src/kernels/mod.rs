@@ -6,5 +6,6 @@ pub(crate) mod box_filter;
 pub(crate) mod colorspace;
 pub(crate) mod filter;
 pub(crate) mod median;
+pub(crate) mod pil;
 pub(crate) mod warp;
 pub(crate) mod warp_rows;
