@@ -8,3 +8,4 @@ pub mod check_losses;
 pub mod checks;
 pub mod lr;
 pub mod smoke;
+pub mod zoo;

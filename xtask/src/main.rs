@@ -10,10 +10,12 @@ use kindling_train::{Control, Summary, Trainer};
 use xtask::augment_grid::{self, GridArgs};
 use xtask::bench::augment::{self as augment_bench, AugmentBenchArgs};
 use xtask::bench::losses::{self, LossBenchArgs};
+use xtask::bench::zoo::{self as zoo_bench, ZooBenchArgs};
 use xtask::check_losses::{self, CheckLossesArgs};
 use xtask::checks::{self, CheckGpuArgs, TestArgs};
 use xtask::lr::{self, LrArgs};
 use xtask::smoke::{self, SmokeArgs};
+use xtask::zoo::{self, ZooCmd};
 
 /// Kindling's task runner.
 #[derive(Parser)]
@@ -42,6 +44,11 @@ enum Cmd {
     CheckLosses(CheckLossesArgs),
     /// A grid of augmented versions of one image (boxes and keypoints drawn)
     AugmentGrid(GridArgs),
+    /// The model zoo: list models, describe one, classify an image
+    Zoo {
+        #[command(subcommand)]
+        what: ZooCmd,
+    },
     /// The project's tests: cargo fmt --check, clippy -D warnings, all tests, examples
     Test(TestArgs),
     /// Benchmarks against the Python references, side by side in one run
@@ -57,6 +64,8 @@ enum Bench {
     Losses(LossBenchArgs),
     /// Our augmenters vs Albumentations 2.0.8 and imgaug 0.4.0, per op and pipeline
     Augment(AugmentBenchArgs),
+    /// Zoo models' forward and training step on Flex vs torchvision on CPU; peak RSS
+    Zoo(ZooBenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -208,12 +217,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Test(args) => checks::test_all(&args),
+        Cmd::Zoo { what } => zoo::run(&what),
         Cmd::Bench {
             what: Bench::Losses(args),
         } => losses::run(&args).map(|_| ()),
         Cmd::Bench {
             what: Bench::Augment(args),
         } => augment_bench::run(&args),
+        Cmd::Bench {
+            what: Bench::Zoo(args),
+        } => zoo_bench::run(&args),
     }
 }
 

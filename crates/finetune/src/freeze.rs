@@ -28,6 +28,8 @@ pub struct ParamInfo {
     pub numel: usize,
     /// Whether it receives gradients (meaningful on an autodiff device).
     pub trainable: bool,
+    /// A buffer (BatchNorm's running statistics), not a parameter.
+    pub buffer: bool,
 }
 
 /// Trainable vs frozen counts of a module (values, not tensors).
@@ -118,8 +120,10 @@ impl ModuleVisitor for Lister {
         self.stack.exit(container_type);
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let path = self.stack.path();
         self.params.push(ParamInfo {
-            path: self.stack.path(),
+            buffer: path.ends_with("running_mean") || path.ends_with("running_var"),
+            path,
             id: param.id,
             numel: param.lazy_shape().num_elements(),
             trainable: param.val().is_require_grad(),
@@ -137,11 +141,12 @@ pub fn parameters<M: Module>(module: &M) -> Vec<ParamInfo> {
     lister.params
 }
 
-/// Trainable vs frozen values of `module` (on an autodiff device; without autodiff no
-/// parameter tracks gradients).
+/// Trainable vs frozen parameter values of `module`, buffers left out (on an autodiff
+/// device; without autodiff no parameter tracks gradients).
 pub fn param_counts<M: Module>(module: &M) -> ParamCounts {
     parameters(module)
         .iter()
+        .filter(|p| !p.buffer)
         .fold(ParamCounts::default(), |mut c, p| {
             if p.trainable {
                 c.trainable += p.numel;

@@ -188,6 +188,24 @@ macro_rules! zoo_models {
 zoo_models! {
     /// ResNet, ResNeXt, Wide ResNet.
     ResNet(crate::models::resnet::ResNet),
+    /// MobileNetV2, MobileNetV3.
+    MobileNet(crate::models::mobilenet::MobileNet),
+    /// EfficientNet B0–B3.
+    EfficientNet(crate::models::efficientnet::EfficientNet),
+    /// RegNetY.
+    RegNet(crate::models::regnet::RegNet),
+    /// ConvNeXt.
+    ConvNeXt(crate::models::convnext::ConvNeXt),
+    /// Vision Transformer.
+    VisionTransformer(crate::models::vit::VisionTransformer),
+    /// VGG.
+    Vgg(crate::models::vgg::Vgg),
+    /// SqueezeNet.
+    SqueezeNet(crate::models::squeezenet::SqueezeNet),
+    /// DenseNet.
+    DenseNet(crate::models::densenet::DenseNet),
+    /// ShuffleNet V2.
+    ShuffleNetV2(crate::models::shufflenet::ShuffleNetV2),
 }
 
 impl ZooModel {

@@ -9,7 +9,18 @@ use crate::model::{BuildOptions, GlobalPool, ZooModel};
 use crate::{FinetuneError, hub, weights};
 
 /// The families: one line each. A family's file owns its names and configurations.
-const FAMILIES: &[&[ModelEntry]] = &[crate::models::resnet::MODELS];
+const FAMILIES: &[&[ModelEntry]] = &[
+    crate::models::resnet::MODELS,
+    crate::models::mobilenet::MODELS,
+    crate::models::efficientnet::MODELS,
+    crate::models::regnet::MODELS,
+    crate::models::convnext::MODELS,
+    crate::models::vit::MODELS,
+    crate::models::vgg::MODELS,
+    crate::models::squeezenet::MODELS,
+    crate::models::densenet::MODELS,
+    crate::models::shufflenet::MODELS,
+];
 
 /// ImageNet's channel means (timm `IMAGENET_DEFAULT_MEAN`).
 pub const IMAGENET_MEAN: [f64; 3] = [0.485, 0.456, 0.406];
@@ -114,6 +125,17 @@ pub struct PretrainedCfg {
     pub hub_id: &'static str,
     /// Licence.
     pub license: &'static str,
+}
+
+/// ImageNet-1k's class names in index order (torchvision's `_IMAGENET_CATEGORIES`).
+const IMAGENET_CLASSES: &str = include_str!("imagenet_classes.txt");
+
+impl PretrainedCfg {
+    /// The class names of the weights' label set, when known (ImageNet-1k tags).
+    pub fn label_names(&self) -> Option<Vec<&'static str>> {
+        (self.num_classes == 1000 && self.tag.ends_with("in1k"))
+            .then(|| IMAGENET_CLASSES.lines().collect())
+    }
 }
 
 /// Which weights [`create_model`] loads.

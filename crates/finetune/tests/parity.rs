@@ -98,4 +98,110 @@ macro_rules! parity_tests {
 parity_tests! {
     resnet18, resnet34, resnet50, resnet101, resnet152, resnext50_32x4d, resnext101_32x8d,
     wide_resnet50_2, wide_resnet101_2,
+    mobilenet_v2, mobilenet_v3_small, mobilenet_v3_large,
+    efficientnet_b0, efficientnet_b1, efficientnet_b2, efficientnet_b3, regnet_y_400mf,
+    convnext_tiny, convnext_small, vit_b_16,
+    vgg11, vgg13, vgg16, vgg11_bn, vgg16_bn, squeezenet1_0, squeezenet1_1, densenet121,
+    shufflenet_v2_x0_5, shufflenet_v2_x1_0,
+}
+
+/// torchvision's pre-0.4 DenseNet keys (`denselayer1.norm.1.weight`, still those of the
+/// download links) load through the family's key rule, to the same logits.
+#[test]
+fn densenet121_loads_old_keys() {
+    let path = fixture_dir().join("densenet121.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let fixture: Value = serde_json::from_str(&text).expect("fixture JSON");
+    let device = Device::flex();
+    let mut model = create_model("densenet121", ModelOptions::default(), &device).expect("builds");
+    let mut renamed = 0;
+    let tensors: Vec<(String, TensorData)> = fixture["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter(|k| k[2].as_str() != Some("i64"))
+        .map(|k| {
+            let key = k[0].as_str().expect("key").to_string();
+            let shape = dims(&k[1]);
+            let data = TensorData::new(fill(&key, &shape), shape);
+            let name = old_densenet_key(&key);
+            renamed += usize::from(name != key);
+            (name, data)
+        })
+        .collect();
+    assert!(renamed > 400, "only {renamed} keys in the old form");
+    let report = load_into(
+        &mut model,
+        model_entry("densenet121").expect("registered"),
+        StateDict::from_pytorch(tensors),
+        &LoadOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.is_exact(), "{report}");
+    let shape: [usize; 4] = dims(&fixture["input_shape"]).try_into().expect("4-D input");
+    let input = Tensor::<4>::from_data(TensorData::new(fill("input", &shape), shape), &device);
+    let got: Vec<f32> = model.forward(input).into_data().try_to_vec().expect("f32");
+    let worst = got
+        .iter()
+        .zip(fixture["logits"].as_array().expect("logits"))
+        .map(|(g, w)| (*g as f64 - w.as_f64().expect("number")).abs())
+        .fold(0.0, f64::max);
+    assert!(worst <= 1e-4, "old keys: logits differ by {worst:e}");
+}
+
+/// `denselayer3.norm1.weight` → `denselayer3.norm.1.weight` (torchvision's old naming).
+fn old_densenet_key(key: &str) -> String {
+    if !key.contains(".denselayer") {
+        return key.to_string();
+    }
+    for part in ["norm1", "norm2", "conv1", "conv2"] {
+        let new = format!(".{part}.");
+        if let Some(i) = key.rfind(&new) {
+            let old = format!(".{}.{}.", &part[..4], &part[4..]);
+            return format!("{}{old}{}", &key[..i], &key[i + new.len()..]);
+        }
+    }
+    key.to_string()
+}
+
+/// VGG, SqueezeNet, DenseNet and ShuffleNet honour `num_classes` (0: features out, the last
+/// classifier layer absent), `in_chans`, `global_pool` and `reset_classifier`.
+#[test]
+fn classic_cnn_heads_follow_the_options() {
+    use kindling_finetune::GlobalPool;
+    let device = Device::flex();
+    let x = |c| Tensor::<4>::zeros([1, c, 64, 64], &device);
+    for (name, features) in [
+        ("vgg11", 4096),
+        ("squeezenet1_1", 512),
+        ("densenet121", 1024),
+        ("shufflenet_v2_x0_5", 1024),
+    ] {
+        let opts = ModelOptions::default().num_classes(0);
+        let mut model = create_model(name, opts, &device).expect("builds");
+        assert_eq!(model.num_classes(), 0, "{name}");
+        assert_eq!(model.num_features(), features, "{name}");
+        assert_eq!(model.forward(x(3)).dims(), [1, features], "{name}");
+        model.reset_classifier(7, &device);
+        assert_eq!(model.num_classes(), 7, "{name}");
+        assert_eq!(model.forward(x(3)).dims(), [1, 7], "{name}");
+        let f = model.forward_features(x(3));
+        assert_eq!(model.forward_head(f, true).dims(), [1, features], "{name}");
+
+        let opts = ModelOptions::default().num_classes(10).in_chans(1);
+        let model = create_model(name, opts, &device).expect("builds");
+        assert_eq!(model.forward(x(1)).dims(), [1, 10], "{name}");
+
+        let opts = ModelOptions::default().global_pool(GlobalPool::CatAvgMax);
+        let pooled = create_model(name, opts, &device);
+        if name.starts_with("vgg") || name.starts_with("squeezenet") {
+            assert!(pooled.is_err(), "{name}: its head does not pool globally");
+        } else {
+            let model = pooled.expect("builds");
+            assert_eq!(model.num_features(), 2 * features, "{name}");
+            assert_eq!(model.forward(x(3)).dims(), [1, 1000], "{name}");
+        }
+        let opts = ModelOptions::default().drop_path_rate(0.1);
+        assert!(create_model(name, opts, &device).is_err(), "{name}");
+    }
 }

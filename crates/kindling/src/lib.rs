@@ -19,8 +19,13 @@ pub use kindling_run::*;
 
 /// Image and target augmentation (`kindling-augment`).
 pub use kindling_augment as augment;
+/// The model zoo: torchvision architectures behind timm's API, weights, freezing
+/// (`kindling-finetune`).
+pub use kindling_finetune as finetune;
 /// Segmentation and detection losses (`kindling-losses`).
 pub use kindling_losses as losses;
+/// The layers every Kindling model is built from (`kindling-nn`).
+pub use kindling_nn as nn;
 /// Learning-rate schedules (`kindling-schedulers`).
 pub use kindling_schedulers as schedulers;
 /// The training engine: `Task`, `Trainer`, the built-in tasks (`kindling-train`).

@@ -116,12 +116,15 @@ impl Conv2d {
     /// - input `[batch, in_channels, h, w]`
     /// - output `[batch, out_channels, h', w']`, `h' = (h + 2p - d(k - 1) - 1) / s + 1`
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        conv2d(
+        let out = conv2d(
             input,
             self.weight.val(),
             self.bias.as_ref().map(|b| b.val()),
             ConvOptions::new(self.stride, self.padding, self.dilation, self.groups),
-        )
+        );
+        let [_, cin_per_group, kh, kw] = self.weight.dims();
+        crate::flops::add_macs((out.shape().num_elements() * cin_per_group * kh * kw) as u64);
+        out
     }
 }
 

@@ -18,13 +18,16 @@
 //! ```
 
 mod activation;
+mod attention;
 mod conv;
 mod drop_path;
+pub mod flops;
 mod linear;
 mod norm;
 mod squeeze_excitation;
 
 pub use activation::Activation;
+pub use attention::MultiheadAttention;
 pub use conv::{Conv2d, Conv2dConfig};
 pub use drop_path::DropPath;
 pub use linear::{Linear, LinearConfig};

@@ -68,10 +68,12 @@ impl Linear {
     /// # Shapes
     /// - input `[..., d_input]`, output `[..., d_output]`
     pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
-        burn::tensor::module::linear(
+        let out = burn::tensor::module::linear(
             input,
             self.weight.val(),
             self.bias.as_ref().map(|b| b.val()),
-        )
+        );
+        crate::flops::add_macs((out.shape().num_elements() * self.d_input()) as u64);
+        out
     }
 }

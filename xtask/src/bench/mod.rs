@@ -3,6 +3,7 @@
 
 pub mod augment;
 pub mod losses;
+pub mod zoo;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -33,7 +34,12 @@ pub fn set_threads(threads: usize) -> Result<()> {
 /// The venv with torch 2.9.0, torchvision 0.24.0 and segmentation_models_pytorch 0.6.0 that
 /// the loss fixtures were made with: `$CARGO_TARGET_DIR/tch-venv` (shared with `check-tch`),
 /// created and filled on first use.
+///
+/// `KINDLING_TORCH_PYTHON` points at another interpreter with those packages instead.
 pub fn torch_python() -> Result<PathBuf> {
+    if let Some(python) = std::env::var_os("KINDLING_TORCH_PYTHON") {
+        return Ok(PathBuf::from(python));
+    }
     let python = crate::checks::ensure_torch_venv()?;
     let ok = Command::new(&python)
         .args([

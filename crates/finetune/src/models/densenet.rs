@@ -1,0 +1,362 @@
+//! DenseNet-BC (torchvision `densenet.py`): `features` holds `conv0`, `norm0`, four
+//! `denseblock{i}` of `denselayer{j}` (`norm1`, `conv1` 1×1 bottleneck, `norm2`, `conv2` 3×3
+//! growth), `transition{i}` (`norm`, `conv`, 2×2 average pool) and `norm5`; then ReLU, the
+//! global pool and `classifier`. timm's `drop_rate` is a dropout before the classifier.
+//!
+//! The dense layers are named fields (`denselayer1` … `denselayer48`, the unused ones `None`)
+//! rather than a `Vec`, so the module paths are torchvision's keys both ways: loading needs
+//! no renaming, and saved files load in PyTorch. Older checkpoints (`norm.1`, `conv.2`, still
+//! those of torchvision's download links) are renamed by the family's key rule.
+
+use burn::module::{Module, Param};
+use burn::nn::{Dropout, DropoutConfig, Initializer};
+use burn::tensor::module::{avg_pool2d, max_pool2d};
+use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
+use burn::tensor::{Device, Tensor};
+use kindling_nn::{Activation, BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, Linear};
+
+use crate::model::{Architecture, BuildOptions, Features, GlobalPool, ZooModel, apply_classifier};
+use crate::registry::Interpolation::Bilinear;
+use crate::{FinetuneError, ModelEntry, Weights};
+
+/// torchvision's `_load_state_dict` pattern: `denselayer1.norm.1.weight` → `norm1.weight`.
+const OLD_KEYS: &[(&str, &str)] = &[(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$",
+    "${1}${2}",
+)];
+
+const fn entry(
+    name: &'static str,
+    build: fn(&BuildOptions, &Device) -> Result<ZooModel, FinetuneError>,
+    weights: &'static [Weights],
+) -> ModelEntry {
+    ModelEntry {
+        name,
+        build,
+        first_conv: "features.conv0",
+        classifier: "classifier",
+        weights,
+        key_rules: OLD_KEYS,
+    }
+}
+
+/// The family's builders, with torchvision's weights (`IMAGENET1K_V1`: crop 224, resize 256,
+/// bilinear).
+pub(crate) const MODELS: &[ModelEntry] = &[entry(
+    "densenet121",
+    |o, d| build("densenet121", 32, [6, 12, 24, 16], 64, o, d),
+    &[Weights::torchvision(
+        "tv_in1k",
+        "https://download.pytorch.org/models/densenet121-a639ec97.pth",
+        224,
+        256,
+        Bilinear,
+    )],
+)];
+
+/// torchvision's bottleneck width factor (`bn_size`).
+const BN_SIZE: usize = 4;
+
+/// torchvision's conv init: `kaiming_normal_` (fan in, ReLU gain), no bias.
+fn conv(cin: usize, cout: usize, k: usize, stride: usize, device: &Device) -> Conv2d {
+    Conv2dConfig::new(cin, cout, [k, k])
+        .with_stride([stride, stride])
+        .with_padding([k / 2, k / 2])
+        .with_bias(false)
+        .with_initializer(Initializer::KaimingNormal {
+            gain: 2f64.sqrt(),
+            fan_out_only: false,
+        })
+        .init(device)
+}
+
+fn bn(c: usize, device: &Device) -> BatchNorm {
+    BatchNormConfig::new(c).init(device)
+}
+
+fn relu(x: Tensor<4>) -> Tensor<4> {
+    Activation::Relu.forward(x)
+}
+
+/// torchvision's `_DenseLayer`: BN-ReLU-conv1×1 to `4 × growth`, BN-ReLU-conv3×3 to `growth`.
+#[derive(Module, Debug)]
+pub struct DenseLayer {
+    norm1: BatchNorm,
+    conv1: Conv2d,
+    norm2: BatchNorm,
+    conv2: Conv2d,
+}
+
+impl DenseLayer {
+    fn new(cin: usize, growth: usize, device: &Device) -> Self {
+        Self {
+            norm1: bn(cin, device),
+            conv1: conv(cin, BN_SIZE * growth, 1, 1, device),
+            norm2: bn(BN_SIZE * growth, device),
+            conv2: conv(BN_SIZE * growth, growth, 3, 1, device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let y = self.conv1.forward(relu(self.norm1.forward(x)));
+        self.conv2.forward(relu(self.norm2.forward(y)))
+    }
+}
+
+macro_rules! dense_block {
+    ($($field:ident),* $(,)?) => {
+        /// torchvision's `_DenseBlock`: `denselayer1..n`, each fed every earlier output
+        /// concatenated; the fields past `n` are `None`.
+        #[derive(Module, Debug)]
+        pub struct DenseBlock {
+            $($field: Option<DenseLayer>,)*
+        }
+
+        impl DenseBlock {
+            /// The most layers a block holds (densenet201's third block has 48).
+            const CAPACITY: usize = [$(stringify!($field)),*].len();
+
+            fn from_layers(layers: Vec<DenseLayer>) -> Self {
+                let mut it = layers.into_iter();
+                Self { $($field: it.next(),)* }
+            }
+
+            fn layers(&self) -> impl Iterator<Item = &DenseLayer> {
+                [$(&self.$field),*].into_iter().flatten()
+            }
+        }
+    };
+}
+
+dense_block!(
+    denselayer1,
+    denselayer2,
+    denselayer3,
+    denselayer4,
+    denselayer5,
+    denselayer6,
+    denselayer7,
+    denselayer8,
+    denselayer9,
+    denselayer10,
+    denselayer11,
+    denselayer12,
+    denselayer13,
+    denselayer14,
+    denselayer15,
+    denselayer16,
+    denselayer17,
+    denselayer18,
+    denselayer19,
+    denselayer20,
+    denselayer21,
+    denselayer22,
+    denselayer23,
+    denselayer24,
+    denselayer25,
+    denselayer26,
+    denselayer27,
+    denselayer28,
+    denselayer29,
+    denselayer30,
+    denselayer31,
+    denselayer32,
+    denselayer33,
+    denselayer34,
+    denselayer35,
+    denselayer36,
+    denselayer37,
+    denselayer38,
+    denselayer39,
+    denselayer40,
+    denselayer41,
+    denselayer42,
+    denselayer43,
+    denselayer44,
+    denselayer45,
+    denselayer46,
+    denselayer47,
+    denselayer48,
+);
+
+impl DenseBlock {
+    fn new(
+        arch: &str,
+        n: usize,
+        cin: usize,
+        growth: usize,
+        device: &Device,
+    ) -> Result<Self, FinetuneError> {
+        if n > Self::CAPACITY {
+            return Err(FinetuneError::InvalidOption {
+                model: arch.into(),
+                message: format!("{n} layers in a dense block (at most {})", Self::CAPACITY),
+            });
+        }
+        let layers = (0..n)
+            .map(|i| DenseLayer::new(cin + i * growth, growth, device))
+            .collect();
+        Ok(Self::from_layers(layers))
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut features = vec![x];
+        for layer in self.layers() {
+            let y = layer.forward(Tensor::cat(features.clone(), 1));
+            features.push(y);
+        }
+        Tensor::cat(features, 1)
+    }
+}
+
+/// torchvision's `_Transition`: BN-ReLU-conv1×1 halving the channels, 2×2 average pool.
+#[derive(Module, Debug)]
+pub struct Transition {
+    norm: BatchNorm,
+    conv: Conv2d,
+}
+
+impl Transition {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = self.conv.forward(relu(self.norm.forward(x)));
+        avg_pool2d(x, AvgPoolOptions::new([2, 2]).with_stride([2, 2]))
+    }
+}
+
+/// torchvision's `features` `Sequential` (named children).
+#[derive(Module, Debug)]
+pub struct DenseFeatures {
+    conv0: Conv2d,
+    norm0: BatchNorm,
+    denseblock1: DenseBlock,
+    transition1: Transition,
+    denseblock2: DenseBlock,
+    transition2: Transition,
+    denseblock3: DenseBlock,
+    transition3: Transition,
+    denseblock4: DenseBlock,
+    norm5: BatchNorm,
+}
+
+/// torchvision's `DenseNet`.
+#[derive(Module, Debug)]
+pub struct DenseNet {
+    features: DenseFeatures,
+    dropout: Dropout,
+    classifier: Option<Linear>,
+    #[module(skip)]
+    global_pool: GlobalPool,
+    #[module(skip)]
+    arch: &'static str,
+    #[module(skip)]
+    num_features: usize,
+}
+
+/// torchvision's classifier init: PyTorch's default weight, bias 0.
+fn classifier(features: usize, num_classes: usize, device: &Device) -> Option<Linear> {
+    let mut fc = crate::model::classifier(features, num_classes, device)?;
+    fc.bias = Some(Param::from_tensor(Tensor::zeros([num_classes], device)));
+    Some(fc)
+}
+
+fn build(
+    arch: &'static str,
+    growth: usize,
+    blocks: [usize; 4],
+    init_features: usize,
+    o: &BuildOptions,
+    device: &Device,
+) -> Result<ZooModel, FinetuneError> {
+    o.no_drop_path(arch)?;
+    let mut c = init_features;
+    let mut dense = Vec::with_capacity(4);
+    let mut transitions = Vec::with_capacity(3);
+    for (i, &n) in blocks.iter().enumerate() {
+        dense.push(DenseBlock::new(arch, n, c, growth, device)?);
+        c += n * growth;
+        if i < 3 {
+            transitions.push(Transition {
+                norm: bn(c, device),
+                conv: conv(c, c / 2, 1, 1, device),
+            });
+            c /= 2;
+        }
+    }
+    let mut dense = dense.into_iter();
+    let mut transitions = transitions.into_iter();
+    // Four blocks and three transitions were pushed above.
+    let (Some(b1), Some(b2), Some(b3), Some(b4)) =
+        (dense.next(), dense.next(), dense.next(), dense.next())
+    else {
+        unreachable!("four dense blocks")
+    };
+    let (Some(t1), Some(t2), Some(t3)) =
+        (transitions.next(), transitions.next(), transitions.next())
+    else {
+        unreachable!("three transitions")
+    };
+    let features = DenseFeatures {
+        conv0: conv(o.in_chans, init_features, 7, 2, device),
+        norm0: bn(init_features, device),
+        denseblock1: b1,
+        transition1: t1,
+        denseblock2: b2,
+        transition2: t2,
+        denseblock3: b3,
+        transition3: t3,
+        denseblock4: b4,
+        norm5: bn(c, device),
+    };
+    let num_features = c * o.global_pool.multiplier();
+    Ok(ZooModel::DenseNet(DenseNet {
+        features,
+        dropout: DropoutConfig::new(o.drop_rate_or(0.0)).init(),
+        classifier: classifier(num_features, o.num_classes, device),
+        global_pool: o.global_pool,
+        arch,
+        num_features,
+    }))
+}
+
+impl Architecture for DenseNet {
+    fn arch(&self) -> &'static str {
+        self.arch
+    }
+
+    fn forward_features(&self, x: Tensor<4>) -> Features {
+        let f = &self.features;
+        let x = relu(f.norm0.forward(f.conv0.forward(x)));
+        let mut x = max_pool2d(
+            x,
+            MaxPoolOptions::new([3, 3])
+                .with_stride([2, 2])
+                .with_padding([1, 1]),
+        );
+        x = f.transition1.forward(f.denseblock1.forward(x));
+        x = f.transition2.forward(f.denseblock2.forward(x));
+        x = f.transition3.forward(f.denseblock3.forward(x));
+        x = f.denseblock4.forward(x);
+        // torchvision applies the final ReLU in `forward`; timm counts it as a feature.
+        Features::Map(relu(f.norm5.forward(x)))
+    }
+
+    fn forward_head(&self, features: Features, pre_logits: bool) -> Tensor<2> {
+        let Features::Map(x) = features else {
+            unreachable!("DenseNet features are a feature map")
+        };
+        let x = self.dropout.forward(self.global_pool.forward(x));
+        apply_classifier(&self.classifier, x, pre_logits)
+    }
+
+    fn num_features(&self) -> usize {
+        self.num_features
+    }
+
+    fn num_classes(&self) -> usize {
+        self.classifier.as_ref().map_or(0, |fc| fc.d_output())
+    }
+
+    fn reset_classifier(&mut self, num_classes: usize, device: &Device) {
+        self.classifier = classifier(self.num_features, num_classes, device);
+    }
+}
