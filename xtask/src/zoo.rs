@@ -6,9 +6,9 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 use clap::{Args, Subcommand};
+use kindling::augment::ImageBuf;
 use kindling::finetune::{self, EvalTransform, ModelOptions};
 use kindling::nn::flops::count_macs;
-use kindling::augment::ImageBuf;
 
 /// What `cargo xtask zoo` does.
 #[derive(Debug, Subcommand)]
@@ -73,9 +73,17 @@ fn info(name: &str) -> Result<()> {
     println!("model        {}", entry.name);
     let params = finetune::freeze::parameters(&model);
     let count = |buffer: bool| -> usize {
-        params.iter().filter(|p| p.buffer == buffer).map(|p| p.numel).sum()
+        params
+            .iter()
+            .filter(|p| p.buffer == buffer)
+            .map(|p| p.numel)
+            .sum()
     };
-    println!("parameters   {} (+{} BatchNorm statistics)", count(false), count(true));
+    println!(
+        "parameters   {} (+{} BatchNorm statistics)",
+        count(false),
+        count(true)
+    );
     println!("first_conv   {}", entry.first_conv);
     println!("classifier   {}", entry.classifier);
     println!("num_features {}", model.num_features());
@@ -84,20 +92,44 @@ fn info(name: &str) -> Result<()> {
             let size = cfg.input_size;
             let x = Tensor::<4>::zeros([1, size[0], size[1], size[2]], &device);
             let (_, macs) = count_macs(|| model.forward(x));
-            println!("GMACs        {:.3} at {}×{} (convolutions and linear layers)", macs as f64 / 1e9, size[1], size[2]);
-            println!("tags         {}", entry.weights.iter().map(|w| w.tag).collect::<Vec<_>>().join(", "));
+            println!(
+                "GMACs        {:.3} at {}×{} (convolutions and linear layers)",
+                macs as f64 / 1e9,
+                size[1],
+                size[2]
+            );
+            println!(
+                "tags         {}",
+                entry
+                    .weights
+                    .iter()
+                    .map(|w| w.tag)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             println!("default      {}", cfg.name);
             println!("input_size   {:?}", cfg.input_size);
             println!("interpolation {:?}", cfg.interpolation);
-            println!("crop_pct     {:.4} (resize {})", cfg.crop_pct, EvalTransform::from_cfg(&cfg).resize_size);
+            println!(
+                "crop_pct     {:.4} (resize {})",
+                cfg.crop_pct,
+                EvalTransform::from_cfg(&cfg).resize_size
+            );
             println!("crop_mode    {}", cfg.crop_mode);
             println!("mean         {:?}", cfg.mean);
             println!("std          {:?}", cfg.std);
             println!("num_classes  {}", cfg.num_classes);
             println!("hub_id       {}", cfg.hub_id);
             println!("license      {}", cfg.license);
-            let w = entry.weights.iter().find(|w| w.tag == cfg.tag).context("default tag")?;
-            println!("cache        {}", finetune::hub::cached_path(entry.name, w).display());
+            let w = entry
+                .weights
+                .iter()
+                .find(|w| w.tag == cfg.tag)
+                .context("default tag")?;
+            println!(
+                "cache        {}",
+                finetune::hub::cached_path(entry.name, w).display()
+            );
         }
         Err(_) => println!("pretrained   none"),
     }

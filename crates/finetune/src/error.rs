@@ -48,8 +48,8 @@ pub enum FinetuneError {
         model: String,
         /// The file (or source) the weights came from.
         source_name: String,
-        /// Missing, unexpected and mis-shaped keys.
-        report: LoadReport,
+        /// Missing, unexpected and mis-shaped keys (boxed: it is large).
+        report: Box<LoadReport>,
     },
     /// Writing weights failed.
     #[error("cannot write weights file {}: {message}", .path.display())]

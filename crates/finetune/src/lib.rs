@@ -14,6 +14,7 @@
 //! ```
 
 mod error;
+pub mod freeze;
 pub mod hub;
 mod model;
 pub mod models;
@@ -21,10 +22,10 @@ mod registry;
 #[doc(hidden)]
 pub mod testing;
 mod transforms;
-pub mod freeze;
 pub mod weights;
 
 pub use error::FinetuneError;
+pub use freeze::{ParamCounts, param_counts};
 pub use model::{
     Architecture, BuildOptions, Features, GlobalPool, ZooModel, apply_classifier, classifier,
 };
@@ -33,6 +34,5 @@ pub use registry::{
     PretrainedCfg, Weights, create_model, list_models, model_entry, pretrained_cfg, split_name_tag,
     wildcard_match,
 };
-pub use freeze::{ParamCounts, param_counts};
 pub use transforms::EvalTransform;
 pub use weights::{LoadOptions, LoadReport, StateDict, load_file, save_burnpack, save_safetensors};

@@ -168,6 +168,9 @@ macro_rules! zoo_models {
         ///
         /// Its module paths are torchvision's `state_dict` keys (the variant is not a path
         /// segment), so `burn-store` maps a torchvision file onto it.
+        // A model is built once and moved a few times per step; Burn has no `Module` for `Box`,
+        // so the variants stay inline.
+        #[allow(clippy::large_enum_variant)]
         #[derive(Module, Debug)]
         pub enum ZooModel {
             $($(#[$doc])* $variant($ty)),*

@@ -370,7 +370,7 @@ pub fn load_into(
         return Err(FinetuneError::WeightsMismatch {
             model: entry.name.into(),
             source_name: options.source_name.clone(),
-            report,
+            report: Box::new(report),
         });
     }
     Ok(report)
@@ -409,19 +409,23 @@ pub fn save_safetensors(model: &ZooModel, path: &Path) -> Result<(), FinetuneErr
     write_atomic(path, |tmp| {
         let mut store = SafetensorsStore::from_file(tmp)
             .with_to_adapter(BurnToPyTorchAdapter)
+            .skip_enum_variants(true)
             .overwrite(true);
         model.save_into(&mut store).map_err(|e| e.to_string())
     })
 }
 
-/// Saves `model` in Burn's native `.bpk` format (atomically).
+/// Saves `model` in Burn's native `.bpk` format (atomically), keyed by module path without
+/// the zoo's enum variants (as [`read_file`] expects).
 pub fn save_burnpack(model: &ZooModel, path: &Path) -> Result<(), FinetuneError> {
     let _ = model.valid();
     write_atomic(path, |tmp| {
-        let mut store = BurnpackStore::from_file(tmp)
+        // `BurnpackStore` has no option to leave enum variants out of the keys; its writer does.
+        burn_store::burn_pack::Writer::new(model.collect(None, None, true))
             .auto_extension(false)
-            .overwrite(true);
-        model.save_into(&mut store).map_err(|e| e.to_string())
+            .overwrite(true)
+            .write_to_file(tmp)
+            .map_err(|e| e.to_string())
     })
 }
 

@@ -81,7 +81,8 @@ fn inputs(args: &ZooBenchArgs, device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
 }
 
 fn peak_rss_kib() -> Result<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    let status =
+        std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
@@ -131,7 +132,11 @@ pub fn run(args: &ZooBenchArgs) -> Result<()> {
             .args(["--models", &args.models.join(",")])
             .output()
             .context("running bench_torch.py")?;
-        ensure!(out.status.success(), "bench_torch.py failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        ensure!(
+            out.status.success(),
+            "bench_torch.py failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         Some(serde_json::from_slice(&out.stdout).context("reading bench_torch.py's JSON")?)
     };
     let b = args.batch as f64;
@@ -141,13 +146,22 @@ pub fn run(args: &ZooBenchArgs) -> Result<()> {
     );
     println!(
         "{:<20} {:>10} {:>8} {:>10} {:>7} | {:>10} {:>8} {:>10} {:>7}",
-        "model", "fwd Flex", "img/s", "fwd torch", "ratio", "step Flex", "img/s", "step torch", "ratio"
+        "model",
+        "fwd Flex",
+        "img/s",
+        "fwd torch",
+        "ratio",
+        "step Flex",
+        "img/s",
+        "step torch",
+        "ratio"
     );
     for (name, fwd, train) in &rows {
         let r = |what: &str| reference.as_ref().and_then(|v| v[what][name].as_f64());
         let (tf, tt) = (r("forward_ms"), r("train_ms"));
         let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
-        let ratio = |t: Option<f64>, ours: f64| t.map_or("-".to_string(), |t| format!("{:.2}", t / ours));
+        let ratio =
+            |t: Option<f64>, ours: f64| t.map_or("-".to_string(), |t| format!("{:.2}", t / ours));
         println!(
             "{name:<20} {fwd:>10.1} {:>8.1} {:>10} {:>7} | {train:>10.1} {:>8.1} {:>10} {:>7}",
             b / fwd * 1000.0,
@@ -163,11 +177,23 @@ pub fn run(args: &ZooBenchArgs) -> Result<()> {
         let out = Command::new(exe)
             .args(["bench", "zoo", "--rss-probe", &args.rss_model])
             .args(["--threads", &args.threads.to_string()])
-            .args(["--batch", &args.batch.to_string(), "--size", &args.size.to_string()])
+            .args([
+                "--batch",
+                &args.batch.to_string(),
+                "--size",
+                &args.size.to_string(),
+            ])
             .output()
             .context("running the RSS probe")?;
-        ensure!(out.status.success(), "RSS probe failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        let ours: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().context("probe output")?;
+        ensure!(
+            out.status.success(),
+            "RSS probe failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let ours: f64 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .context("probe output")?;
         let theirs = if args.no_reference {
             None
         } else {
@@ -175,8 +201,18 @@ pub fn run(args: &ZooBenchArgs) -> Result<()> {
             let script = crate::checks::workspace_root().join("tests/fixtures/zoo/bench_torch.py");
             let out = Command::new(&python)
                 .arg(&script)
-                .args(["--threads", &args.threads.to_string(), "--batch", &args.batch.to_string()])
-                .args(["--size", &args.size.to_string(), "--rss-model", &args.rss_model])
+                .args([
+                    "--threads",
+                    &args.threads.to_string(),
+                    "--batch",
+                    &args.batch.to_string(),
+                ])
+                .args([
+                    "--size",
+                    &args.size.to_string(),
+                    "--rss-model",
+                    &args.rss_model,
+                ])
                 .output()
                 .context("running bench_torch.py --rss-model")?;
             let v: Value = serde_json::from_slice(&out.stdout).context("RSS JSON")?;

@@ -3,9 +3,7 @@
 //! growth), `transition{i}` (`norm`, `conv`, 2×2 average pool) and `norm5`; then ReLU, the
 //! global pool and `classifier`. timm's `drop_rate` is a dropout before the classifier.
 //!
-//! The dense layers are named fields (`denselayer1` … `denselayer48`, the unused ones `None`)
-//! rather than a `Vec`, so the module paths are torchvision's keys both ways: loading needs
-//! no renaming, and saved files load in PyTorch. Older checkpoints (`norm.1`, `conv.2`, still
+//! Module paths are torchvision's current keys; older checkpoints (`norm.1`, `conv.2`, still
 //! those of torchvision's download links) are renamed by the family's key rule.
 
 use burn::module::{Module, Param};
@@ -15,6 +13,7 @@ use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
 use burn::tensor::{Device, Tensor};
 use kindling_nn::{Activation, BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, Linear};
 
+use super::named::Named;
 use crate::model::{Architecture, BuildOptions, Features, GlobalPool, ZooModel, apply_classifier};
 use crate::registry::Interpolation::Bilinear;
 use crate::{FinetuneError, ModelEntry, Weights};
@@ -103,110 +102,25 @@ impl DenseLayer {
     }
 }
 
-macro_rules! dense_block {
-    ($($field:ident),* $(,)?) => {
-        /// torchvision's `_DenseBlock`: `denselayer1..n`, each fed every earlier output
-        /// concatenated; the fields past `n` are `None`.
-        #[derive(Module, Debug)]
-        pub struct DenseBlock {
-            $($field: Option<DenseLayer>,)*
-        }
+/// torchvision's `_DenseBlock`: `denselayer1..n`, each fed every earlier output
+/// concatenated; a [`Named`] sequence so the paths are torchvision's `denselayer{i}`
+/// (1-based), where a derived `Vec` field would give `{i - 1}`.
+pub type DenseBlock = Named<DenseLayer>;
 
-        impl DenseBlock {
-            /// The most layers a block holds (densenet201's third block has 48).
-            const CAPACITY: usize = [$(stringify!($field)),*].len();
-
-            fn from_layers(layers: Vec<DenseLayer>) -> Self {
-                let mut it = layers.into_iter();
-                Self { $($field: it.next(),)* }
-            }
-
-            fn layers(&self) -> impl Iterator<Item = &DenseLayer> {
-                [$(&self.$field),*].into_iter().flatten()
-            }
-        }
-    };
+fn dense_block(n: usize, cin: usize, growth: usize, device: &Device) -> DenseBlock {
+    let layers = (0..n)
+        .map(|i| DenseLayer::new(cin + i * growth, growth, device))
+        .collect();
+    Named::numbered("denselayer", 1, layers)
 }
 
-dense_block!(
-    denselayer1,
-    denselayer2,
-    denselayer3,
-    denselayer4,
-    denselayer5,
-    denselayer6,
-    denselayer7,
-    denselayer8,
-    denselayer9,
-    denselayer10,
-    denselayer11,
-    denselayer12,
-    denselayer13,
-    denselayer14,
-    denselayer15,
-    denselayer16,
-    denselayer17,
-    denselayer18,
-    denselayer19,
-    denselayer20,
-    denselayer21,
-    denselayer22,
-    denselayer23,
-    denselayer24,
-    denselayer25,
-    denselayer26,
-    denselayer27,
-    denselayer28,
-    denselayer29,
-    denselayer30,
-    denselayer31,
-    denselayer32,
-    denselayer33,
-    denselayer34,
-    denselayer35,
-    denselayer36,
-    denselayer37,
-    denselayer38,
-    denselayer39,
-    denselayer40,
-    denselayer41,
-    denselayer42,
-    denselayer43,
-    denselayer44,
-    denselayer45,
-    denselayer46,
-    denselayer47,
-    denselayer48,
-);
-
-impl DenseBlock {
-    fn new(
-        arch: &str,
-        n: usize,
-        cin: usize,
-        growth: usize,
-        device: &Device,
-    ) -> Result<Self, FinetuneError> {
-        if n > Self::CAPACITY {
-            return Err(FinetuneError::InvalidOption {
-                model: arch.into(),
-                message: format!("{n} layers in a dense block (at most {})", Self::CAPACITY),
-            });
-        }
-        let layers = (0..n)
-            .map(|i| DenseLayer::new(cin + i * growth, growth, device))
-            .collect();
-        Ok(Self::from_layers(layers))
+fn dense_block_forward(block: &DenseBlock, x: Tensor<4>) -> Tensor<4> {
+    let mut features = vec![x];
+    for layer in block.modules() {
+        let y = layer.forward(Tensor::cat(features.clone(), 1));
+        features.push(y);
     }
-
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut features = vec![x];
-        for layer in self.layers() {
-            let y = layer.forward(Tensor::cat(features.clone(), 1));
-            features.push(y);
-        }
-        Tensor::cat(features, 1)
-    }
+    Tensor::cat(features, 1)
 }
 
 /// torchvision's `_Transition`: BN-ReLU-conv1×1 halving the channels, 2×2 average pool.
@@ -272,7 +186,7 @@ fn build(
     let mut dense = Vec::with_capacity(4);
     let mut transitions = Vec::with_capacity(3);
     for (i, &n) in blocks.iter().enumerate() {
-        dense.push(DenseBlock::new(arch, n, c, growth, device)?);
+        dense.push(dense_block(n, c, growth, device));
         c += n * growth;
         if i < 3 {
             transitions.push(Transition {
@@ -332,10 +246,16 @@ impl Architecture for DenseNet {
                 .with_stride([2, 2])
                 .with_padding([1, 1]),
         );
-        x = f.transition1.forward(f.denseblock1.forward(x));
-        x = f.transition2.forward(f.denseblock2.forward(x));
-        x = f.transition3.forward(f.denseblock3.forward(x));
-        x = f.denseblock4.forward(x);
+        x = f
+            .transition1
+            .forward(dense_block_forward(&f.denseblock1, x));
+        x = f
+            .transition2
+            .forward(dense_block_forward(&f.denseblock2, x));
+        x = f
+            .transition3
+            .forward(dense_block_forward(&f.denseblock3, x));
+        x = dense_block_forward(&f.denseblock4, x);
         // torchvision applies the final ReLU in `forward`; timm counts it as a feature.
         Features::Map(relu(f.norm5.forward(x)))
     }

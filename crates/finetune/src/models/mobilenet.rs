@@ -257,8 +257,15 @@ fn build_v3(
     o.no_drop_path(arch)?;
     // torchvision: BatchNorm2d(eps = 0.001, momentum = 0.01) throughout.
     const EPS: f64 = 1e-3;
+    // The momentum changes only training (the running-statistics update), so the eval-mode
+    // parity fixtures cannot see it; the training-step test does.
+    const MOMENTUM: f64 = 0.01;
     let adjust = |c: usize| make_divisible(c as f64, 8);
-    let cna = |cin, cout, k| ConvNormAct::new(cin, cout, k, device).eps(EPS);
+    let cna = |cin, cout, k| {
+        ConvNormAct::new(cin, cout, k, device)
+            .eps(EPS)
+            .momentum(MOMENTUM)
+    };
     let hardswish = Some(Activation::Hardswish);
     let (Some(first), Some(last)) = (setting.first(), setting.last()) else {
         return Err(FinetuneError::InvalidOption {

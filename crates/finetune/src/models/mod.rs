@@ -4,6 +4,7 @@ pub mod convnext;
 pub mod densenet;
 pub mod efficientnet;
 pub mod mobilenet;
+pub mod named;
 pub mod regnet;
 pub mod resnet;
 pub mod shufflenet;

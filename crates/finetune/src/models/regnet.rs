@@ -3,13 +3,12 @@
 //! `f.se`, `f.c`), global pooling, `fc`. No stochastic depth; `drop_rate` (default 0, as
 //! torchvision has none) adds dropout before `fc`.
 
-use burn::module::{
-    Content, Devices, Module, ModuleDisplay, ModuleDisplayDefault, ModuleMapper, ModuleVisitor,
-};
+use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Initializer};
 use burn::tensor::{Device, Tensor};
 use kindling_nn::{Activation, Linear, SqueezeExcitation};
 
+use super::named::Named;
 use super::tv_blocks::{ConvNormAct, Layer, linear, make_divisible, seq, squeeze_excitation};
 use crate::model::{Architecture, BuildOptions, Features, GlobalPool, ZooModel};
 use crate::registry::Interpolation::Bilinear;
@@ -49,96 +48,6 @@ pub(crate) const MODELS: &[ModelEntry] = &[ModelEntry {
     ],
     key_rules: &[],
 }];
-
-/// A `Sequential` built from an `OrderedDict` whose keys are not Rust identifiers
-/// (`block1-0`): each entry is visited under its own name, so the module paths are
-/// torchvision's keys without remapping.
-#[derive(Debug, Clone)]
-pub struct Named<T> {
-    entries: Vec<(String, T)>,
-}
-
-impl<T> Named<T> {
-    fn modules(&self) -> impl Iterator<Item = &T> {
-        self.entries.iter().map(|(_, m)| m)
-    }
-
-    fn map_each(self, mut f: impl FnMut(&str, T) -> T) -> Self {
-        let entries = self
-            .entries
-            .into_iter()
-            .map(|(n, m)| {
-                let m = f(&n, m);
-                (n, m)
-            })
-            .collect();
-        Self { entries }
-    }
-}
-
-impl<T: Module> Module for Named<T> {
-    fn collect_devices(&self, devices: Devices) -> Devices {
-        self.modules().fold(devices, |d, m| m.collect_devices(d))
-    }
-
-    fn fork(self, device: &Device) -> Self {
-        self.map_each(|_, m| m.fork(device))
-    }
-
-    fn to_device(self, device: &Device) -> Self {
-        self.map_each(|_, m| m.to_device(device))
-    }
-
-    fn train(self) -> Self {
-        self.map_each(|_, m| m.train())
-    }
-
-    fn valid(&self) -> Self {
-        let entries = self
-            .entries
-            .iter()
-            .map(|(n, m)| (n.clone(), m.valid()))
-            .collect();
-        Self { entries }
-    }
-
-    fn materialize(self) -> Self {
-        self.map_each(|_, m| m.materialize())
-    }
-
-    fn visit<V: ModuleVisitor>(&self, visitor: &mut V) {
-        for (name, m) in &self.entries {
-            visitor.enter_module(name, "Vec");
-            m.visit(visitor);
-            visitor.exit_module(name, "Vec");
-        }
-    }
-
-    fn map<M: ModuleMapper>(self, mapper: &mut M) -> Self {
-        self.map_each(|name, m| {
-            mapper.enter_module(name, "Vec");
-            let m = m.map(mapper);
-            mapper.exit_module(name, "Vec");
-            m
-        })
-    }
-}
-
-impl<T: Module + ModuleDisplay> ModuleDisplayDefault for Named<T> {
-    fn content(&self, content: Content) -> Option<Content> {
-        self.entries
-            .iter()
-            .fold(content, |acc, (n, m)| acc.add(n, m))
-            .set_top_level_type("Sequential")
-            .optional()
-    }
-
-    fn num_params(&self) -> usize {
-        Module::num_params(self)
-    }
-}
-
-impl<T: Module + ModuleDisplay> ModuleDisplay for Named<T> {}
 
 /// torchvision's `BottleneckTransform`: 1×1 `a`, grouped 3×3 `b`, optional `se`, 1×1 `c`.
 #[derive(Module, Debug)]
@@ -293,13 +202,13 @@ fn build(
                 (format!("block{}-{i}", s + 1), block)
             })
             .collect();
-        trunk.push((format!("block{}", s + 1), Named { entries: stage }));
+        trunk.push((format!("block{}", s + 1), Named::new(stage)));
         width = width_out;
     }
     let num_features = width * o.global_pool.multiplier();
     Ok(ZooModel::RegNet(RegNet {
         stem,
-        trunk_output: Named { entries: trunk },
+        trunk_output: Named::new(trunk),
         dropout: DropoutConfig::new(o.drop_rate_or(0.0)).init(),
         fc: classifier(num_features, o.num_classes, device),
         global_pool: o.global_pool,

@@ -137,6 +137,8 @@ impl Fire {
 }
 
 /// One entry of SqueezeNet's `features` or `classifier` `Sequential`.
+// Layers are built once; Burn has no `Module` for `Box`, so variants stay inline.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum SqueezeLayer {
     /// `nn.Conv2d`.

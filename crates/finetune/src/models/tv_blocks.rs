@@ -142,15 +142,18 @@ impl ConvSpec {
 pub struct ConvNormAct {
     spec: ConvSpec,
     eps: f64,
+    momentum: f64,
     activation: Option<Activation>,
 }
 
 impl ConvNormAct {
-    /// A `k × k` block with ReLU and BatchNorm eps 1e-5 (torchvision's defaults).
+    /// A `k × k` block with ReLU and BatchNorm eps 1e-5, momentum 0.1 (torchvision's
+    /// defaults).
     pub fn new(cin: usize, cout: usize, k: usize, device: &Device) -> Self {
         Self {
             spec: conv(cin, cout, k, 1, false, device),
             eps: 1e-5,
+            momentum: 0.1,
             activation: Some(Activation::Relu),
         }
     }
@@ -170,6 +173,12 @@ impl ConvNormAct {
     /// Sets the dilation.
     pub fn dilation(mut self, dilation: usize) -> Self {
         self.spec.dilation = dilation;
+        self
+    }
+
+    /// Sets BatchNorm's running-statistics momentum.
+    pub fn momentum(mut self, momentum: f64) -> Self {
+        self.momentum = momentum;
         self
     }
 
@@ -194,6 +203,7 @@ impl ConvNormAct {
             Layer::Norm(
                 BatchNormConfig::new(cout)
                     .with_epsilon(self.eps)
+                    .with_momentum(self.momentum)
                     .init(&device),
             ),
         ];

@@ -1,8 +1,8 @@
 //! Vision Transformer (torchvision `vision_transformer.py`): `conv_proj` patchify conv,
 //! `class_token`, `encoder` (`pos_embedding`, pre-norm `layers`, final `ln`), `heads.head`.
 //!
-//! torchvision names the blocks `encoder.layers.encoder_layer_{i}`; the family's key rule maps
-//! them onto the `Vec` path `encoder.layers.{i}`. torchvision's `dropout` (inside the encoder)
+//! torchvision names the blocks `encoder.layers.encoder_layer_{i}`, a [`Named`] sequence here,
+//! so paths and saved files keep torchvision's keys. torchvision's `dropout` (inside the encoder)
 //! is timm's `drop_rate` here (default 0); the architecture has no stochastic depth and pools
 //! nothing (the class token is the feature vector).
 
@@ -14,6 +14,7 @@ use kindling_nn::{
 };
 
 use super::convnext::Gelu;
+use super::named::Named;
 use crate::model::{Architecture, BuildOptions, Features, ZooModel, apply_classifier};
 use crate::registry::Interpolation::Bilinear;
 use crate::{FinetuneError, ModelEntry, Weights};
@@ -32,10 +33,7 @@ pub(crate) const MODELS: &[ModelEntry] = &[ModelEntry {
         256,
         Bilinear,
     )],
-    key_rules: &[(
-        r"^encoder\.layers\.encoder_layer_(\d+)\.",
-        "encoder.layers.${1}.",
-    )],
+    key_rules: &[],
 }];
 
 /// torchvision's `_vision_transformer` arguments.
@@ -139,7 +137,7 @@ pub struct Encoder {
     /// `[1, 1 + patches, dim]`.
     pos_embedding: Param<Tensor<3>>,
     dropout: Dropout,
-    layers: Vec<EncoderBlock>,
+    layers: Named<EncoderBlock>,
     ln: LayerNorm,
 }
 
@@ -207,9 +205,13 @@ fn build(
             device,
         )),
         dropout: DropoutConfig::new(dropout).init(),
-        layers: (0..c.num_layers)
-            .map(|_| EncoderBlock::new(&c, dropout, device))
-            .collect(),
+        layers: Named::numbered(
+            "encoder_layer_",
+            0,
+            (0..c.num_layers)
+                .map(|_| EncoderBlock::new(&c, dropout, device))
+                .collect(),
+        ),
         ln: layer_norm(d, device),
     };
     Ok(ZooModel::VisionTransformer(VisionTransformer {
@@ -247,7 +249,7 @@ impl Architecture for VisionTransformer {
         let cls = self.class_token.val().expand([n, 1, d]);
         let x = Tensor::cat(vec![cls, x], 1) + self.encoder.pos_embedding.val();
         let x = self.encoder.dropout.forward(x);
-        let x = self.encoder.layers.iter().fold(x, |x, b| b.forward(x));
+        let x = self.encoder.layers.modules().fold(x, |x, b| b.forward(x));
         Features::Tokens(self.encoder.ln.forward(x))
     }
 
