@@ -166,6 +166,7 @@ const EXAMPLES: &[(&str, &[&str])] = &[
     ("custom_loss", &[]),
     ("augment", &[]),
     ("train_custom", &[]),
+    ("finetune", &[]),
 ];
 
 /// The project's test command: formatting, lints, every test on Flex, and the examples.
