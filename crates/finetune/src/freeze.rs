@@ -448,4 +448,27 @@ mod tests {
             running_mean(&model, "layer4.0.bn1.running_mean")
         );
     }
+
+    #[test]
+    fn groups_hold_exactly_the_matched_parameters() {
+        let device = Device::flex();
+        let model = create_model("resnet18", ModelOptions::default(), &device).unwrap();
+        let params = parameters(&model);
+        let head = param_group(&model, &["fc"]).unwrap();
+        let in_head: Vec<&str> = params
+            .iter()
+            .filter(|p| head.matches(&p.id, None))
+            .map(|p| p.path.as_str())
+            .collect();
+        assert_eq!(in_head, ["fc.weight", "fc.bias"]);
+
+        let stages = ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc"];
+        let groups = layer_decay_groups(&model, &stages, 1.0, 0.5).unwrap();
+        let rates: Vec<f64> = groups.iter().map(|(_, r)| *r).collect();
+        assert_eq!(rates, [0.015625, 0.03125, 0.0625, 0.125, 0.25, 0.5, 1.0]);
+        let err = layer_decay_groups(&model, &stages[1..], 1.0, 0.5)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("conv1.weight"), "{err}");
+    }
 }
