@@ -73,6 +73,16 @@ pub enum FinetuneError {
         /// Where it can be downloaded from.
         url: String,
     },
+    /// Downloading a pretrained file failed (`download` feature).
+    #[error("cannot download {url} to {}: {message}", .path.display())]
+    Download {
+        /// The hub id.
+        url: String,
+        /// The cache path.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
     /// `pretrained = true` for a model without pretrained weights.
     #[error("model '{0}' has no pretrained weights")]
     NoPretrained(String),

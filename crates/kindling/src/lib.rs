@@ -26,6 +26,8 @@ pub use kindling_finetune as finetune;
 pub use kindling_losses as losses;
 /// The layers every Kindling model is built from (`kindling-nn`).
 pub use kindling_nn as nn;
+/// Mixed precision: loss scaling (`kindling-precision`).
+pub use kindling_precision as precision;
 /// Learning-rate schedules (`kindling-schedulers`).
 pub use kindling_schedulers as schedulers;
 /// The training engine: `Task`, `Trainer`, the built-in tasks (`kindling-train`).
