@@ -167,6 +167,7 @@ const EXAMPLES: &[(&str, &[&str])] = &[
     ("augment", &[]),
     ("train_custom", &[]),
     ("finetune", &[]),
+    ("own_architecture", &[]),
 ];
 
 /// The project's test command: formatting, lints, every test on Flex, and the examples.

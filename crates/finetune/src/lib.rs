@@ -35,4 +35,7 @@ pub use registry::{
     wildcard_match,
 };
 pub use transforms::EvalTransform;
-pub use weights::{LoadOptions, LoadReport, StateDict, load_file, save_burnpack, save_safetensors};
+pub use weights::{
+    LoadOptions, LoadReport, StateDict, load_file, load_with_key_map, save_burnpack,
+    save_safetensors,
+};

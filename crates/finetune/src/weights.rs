@@ -276,11 +276,7 @@ pub fn load_into(
         })?;
         tensors = rules.remap(tensors).0;
     }
-    let model_tensors: BTreeMap<String, (Vec<usize>, DType)> = model
-        .collect(None, Some(Box::new(BurnToPyTorchAdapter)), true)
-        .into_iter()
-        .map(|t| (t.name.clone(), (t.shape.to_vec(), t.dtype)))
-        .collect();
+    let model_tensors = module_tensors(model);
 
     // timm: a different number of classes drops the classifier and keeps the fresh head.
     let (cls_w, cls_b) = (
@@ -327,6 +323,28 @@ pub fn load_into(
         report.adapted.push(conv_w);
     }
 
+    apply_state(
+        model,
+        tensors,
+        layout,
+        &model_tensors,
+        entry.name,
+        options,
+        report,
+    )
+}
+
+/// What every load does once the tensors carry the module's keys: cast them to the module's
+/// float dtype, apply them through burn-store (PyTorch layout adapted), and report.
+fn apply_state<M: Module>(
+    module: &mut M,
+    mut tensors: Vec<PackTensor>,
+    layout: Layout,
+    model_tensors: &BTreeMap<String, (Vec<usize>, DType)>,
+    model_name: &str,
+    options: &LoadOptions,
+    mut report: LoadReport,
+) -> Result<LoadReport, FinetuneError> {
     // Weights follow the model's float dtype (the run's), not the file's.
     for t in &mut tensors {
         let target = model_tensors
@@ -345,7 +363,7 @@ pub fn load_into(
         Layout::PyTorch => Some(Box::new(PyTorchToBurnAdapter)),
         Layout::Burn => None,
     };
-    let result = model.apply(tensors, None, adapter, true);
+    let result = module.apply(tensors, None, adapter, true);
     report.applied = result.applied.len();
     report.missing = result
         .missing
@@ -368,12 +386,71 @@ pub fn load_into(
     }
     if options.strict && !report.is_exact() {
         return Err(FinetuneError::WeightsMismatch {
-            model: entry.name.into(),
+            model: model_name.into(),
             source_name: options.source_name.clone(),
             report: Box::new(report),
         });
     }
     Ok(report)
+}
+
+/// The keys, shapes and float dtypes of `module` in PyTorch's naming and layout.
+fn module_tensors<M: Module>(module: &M) -> BTreeMap<String, (Vec<usize>, DType)> {
+    module
+        .collect(None, Some(Box::new(BurnToPyTorchAdapter)), true)
+        .into_iter()
+        .map(|t| (t.name.clone(), (t.shape.to_vec(), t.dtype)))
+        .collect()
+}
+
+/// Loads a PyTorch `state_dict` into **any** Burn module (your own architecture, an ONNX
+/// import): `key_map` is a table of regex rules applied in order to the file's keys
+/// (`("^conv4_1\\.", "face_prob.")`) before they are matched to the module's paths
+/// (PyTorch-style: `Linear` weights transposed and norms' `weight`/`bias` mapped by the
+/// adapter, enum variants not counted). A rule that matches no key is an error, and the
+/// result is the zoo's [`LoadReport`] (strict by default).
+pub fn load_with_key_map<M: Module>(
+    module: &mut M,
+    state: StateDict,
+    key_map: &[(&str, &str)],
+    options: &LoadOptions,
+) -> Result<LoadReport, FinetuneError> {
+    let model_name = std::any::type_name::<M>()
+        .rsplit("::")
+        .next()
+        .unwrap_or("module");
+    let StateDict {
+        mut tensors,
+        layout,
+    } = state;
+    tensors.retain(|t| !t.name.ends_with("num_batches_tracked"));
+    for (from, _) in key_map {
+        let re = regex::Regex::new(from)
+            .map_err(|e| FinetuneError::Pattern(format!("key rule '{from}': {e}")))?;
+        if !tensors.iter().any(|t| re.is_match(&t.name)) {
+            let keys: Vec<&str> = tensors.iter().map(|t| t.name.as_str()).take(8).collect();
+            return Err(FinetuneError::Pattern(format!(
+                "key rule '{from}' matches no key of {}; its keys: {}",
+                options.source_name,
+                keys.join(", ")
+            )));
+        }
+    }
+    if !key_map.is_empty() {
+        let rules = KeyRemapper::from_patterns(key_map.to_vec())
+            .map_err(|e| FinetuneError::Pattern(format!("bad key rule: {e}")))?;
+        tensors = rules.remap(tensors).0;
+    }
+    let model_tensors = module_tensors(module);
+    apply_state(
+        module,
+        tensors,
+        layout,
+        &model_tensors,
+        model_name,
+        options,
+        LoadReport::default(),
+    )
 }
 
 /// Our norm layers' Burn names (`gamma`/`beta`) as the PyTorch key a user looks for.

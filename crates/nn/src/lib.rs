@@ -24,6 +24,7 @@ mod drop_path;
 pub mod flops;
 mod linear;
 mod norm;
+mod prelu;
 mod squeeze_excitation;
 
 pub use activation::Activation;
@@ -32,4 +33,5 @@ pub use conv::{Conv2d, Conv2dConfig};
 pub use drop_path::DropPath;
 pub use linear::{Linear, LinearConfig};
 pub use norm::{BatchNorm, BatchNormConfig, LayerNorm, LayerNorm2d, LayerNormConfig};
+pub use prelu::Prelu;
 pub use squeeze_excitation::SqueezeExcitation;
