@@ -54,20 +54,20 @@ impl std::fmt::Display for ParamCounts {
 /// Module path tracking shared by the visitor and the mapper: enum variants are skipped and
 /// Burn's norm names read as PyTorch's.
 #[derive(Default)]
-struct PathStack {
+pub(crate) struct PathStack {
     names: Vec<String>,
     containers: Vec<String>,
 }
 
 impl PathStack {
-    fn enter(&mut self, name: &str, container: &str) {
+    pub(crate) fn enter(&mut self, name: &str, container: &str) {
         self.containers.push(container.to_string());
         if !container.starts_with("Enum:") {
             self.names.push(name.to_string());
         }
     }
 
-    fn exit(&mut self, container: &str) {
+    pub(crate) fn exit(&mut self, container: &str) {
         self.containers.pop();
         if !container.starts_with("Enum:") {
             self.names.pop();
@@ -84,7 +84,7 @@ impl PathStack {
     }
 
     /// The current path in PyTorch's naming.
-    fn path(&self) -> String {
+    pub(crate) fn path(&self) -> String {
         let mut names = self.names.clone();
         if self.in_norm()
             && let Some(last) = names.last_mut()
@@ -96,6 +96,15 @@ impl PathStack {
             }
         }
         names.join(".")
+    }
+
+    /// The innermost struct being visited (`Struct:Linear`).
+    pub(crate) fn container(&self) -> Option<&str> {
+        self.containers
+            .iter()
+            .rev()
+            .find(|c| c.starts_with("Struct:"))
+            .map(String::as_str)
     }
 
     fn in_batchnorm(&self) -> bool {

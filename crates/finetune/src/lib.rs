@@ -19,6 +19,7 @@ pub mod hub;
 mod model;
 pub mod models;
 mod registry;
+pub mod surgery;
 #[doc(hidden)]
 pub mod testing;
 mod transforms;
