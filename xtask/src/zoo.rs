@@ -93,7 +93,7 @@ fn info(name: &str) -> Result<()> {
             let x = Tensor::<4>::zeros([1, size[0], size[1], size[2]], &device);
             let (_, macs) = count_macs(|| model.forward(x));
             println!(
-                "GMACs        {:.3} at {}×{} (convolutions and linear layers)",
+                "GMACs        {:.3} at {}×{} (convolutions, linear layers, attention)",
                 macs as f64 / 1e9,
                 size[1],
                 size[2]

@@ -83,6 +83,8 @@ impl MultiheadAttention {
         let (k, v) = (part(1), part(2));
         let attn = self.dropout.forward(softmax(q.matmul(k.transpose()), 3));
         let out = attn.matmul(v).swap_dims(1, 2).reshape([b, n, d]);
+        // The packed input projection (3d outputs per token) and the two attention products.
+        crate::flops::add_macs((b * n * 3 * d * d + 2 * b * n * n * d) as u64);
         self.out_proj.forward(out)
     }
 }
