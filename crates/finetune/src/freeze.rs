@@ -75,12 +75,10 @@ impl PathStack {
     }
 
     fn in_norm(&self) -> bool {
-        // The container of the parameter is the last struct entered before its own name.
-        self.containers
-            .iter()
-            .rev()
-            .find(|c| c.starts_with("Struct:"))
-            .is_some_and(|c| matches!(c.as_str(), "Struct:BatchNorm" | "Struct:LayerNorm"))
+        matches!(
+            self.container(),
+            Some("Struct:BatchNorm" | "Struct:LayerNorm")
+        )
     }
 
     /// The current path in PyTorch's naming.
@@ -98,7 +96,7 @@ impl PathStack {
         names.join(".")
     }
 
-    /// The innermost struct being visited (`Struct:Linear`).
+    /// The innermost struct being visited (`Struct:Linear`): the parameter's own layer.
     pub(crate) fn container(&self) -> Option<&str> {
         self.containers
             .iter()
@@ -108,11 +106,7 @@ impl PathStack {
     }
 
     fn in_batchnorm(&self) -> bool {
-        self.containers
-            .iter()
-            .rev()
-            .find(|c| c.starts_with("Struct:"))
-            .is_some_and(|c| c == "Struct:BatchNorm")
+        self.container() == Some("Struct:BatchNorm")
     }
 }
 

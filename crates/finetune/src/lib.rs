@@ -29,11 +29,12 @@ pub use error::FinetuneError;
 pub use freeze::{ParamCounts, param_counts};
 pub use model::{
     Architecture, BuildOptions, Features, GlobalPool, ZooModel, apply_classifier, classifier,
+    classifier_outputs, pooled_head,
 };
 pub use registry::{
-    IMAGENET_MEAN, IMAGENET_STD, Interpolation, ModelEntry, ModelOptions, Pretrained,
-    PretrainedCfg, Weights, create_model, list_models, model_entry, pretrained_cfg, split_name_tag,
-    wildcard_match,
+    Builder, Family, IMAGENET_MEAN, IMAGENET_STD, Interpolation, ModelEntry, ModelOptions,
+    Pretrained, PretrainedCfg, Weights, create_model, list_models, model_entry, pretrained_cfg,
+    split_name_tag, wildcard_match,
 };
 pub use transforms::EvalTransform;
 pub use weights::{

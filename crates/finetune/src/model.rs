@@ -20,6 +20,30 @@ pub enum Features {
     Tokens(Tensor<3>),
 }
 
+impl Features {
+    /// The feature map of a CNN.
+    ///
+    /// # Panics
+    /// On tokens: a head was given the features of another (transformer) model.
+    pub fn into_map(self) -> Tensor<4> {
+        match self {
+            Self::Map(x) => x,
+            Self::Tokens(_) => panic!("a CNN head was given transformer tokens"),
+        }
+    }
+
+    /// The tokens of a transformer.
+    ///
+    /// # Panics
+    /// On a feature map: a head was given the features of another (CNN) model.
+    pub fn into_tokens(self) -> Tensor<3> {
+        match self {
+            Self::Tokens(x) => x,
+            Self::Map(_) => panic!("a transformer head was given a CNN feature map"),
+        }
+    }
+}
+
 /// timm's `global_pool` options for the models that pool before their classifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GlobalPool {
@@ -136,6 +160,24 @@ impl BuildOptions {
 /// A new classifier, or none when `num_classes` is 0 (timm's identity head).
 pub fn classifier(features: usize, num_classes: usize, device: &Device) -> Option<Linear> {
     (num_classes > 0).then(|| LinearConfig::new(features, num_classes).init(device))
+}
+
+/// The head most torchvision CNNs share (ResNet, DenseNet, ShuffleNet, RegNet): global pool,
+/// dropout, then the optional classifier unless `pre_logits`.
+pub fn pooled_head(
+    features: Features,
+    pool: GlobalPool,
+    dropout: &burn::nn::Dropout,
+    fc: &Option<Linear>,
+    pre_logits: bool,
+) -> Tensor<2> {
+    let x = dropout.forward(pool.forward(features.into_map()));
+    apply_classifier(fc, x, pre_logits)
+}
+
+/// Outputs of an optional classifier (0 for an identity head).
+pub fn classifier_outputs(fc: &Option<Linear>) -> usize {
+    fc.as_ref().map_or(0, |fc| fc.d_output())
 }
 
 /// Applies an optional classifier: logits, or the features themselves for an identity head.

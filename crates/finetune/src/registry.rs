@@ -42,7 +42,7 @@ pub struct ModelEntry {
     /// The builder name (`resnet18`), torchvision's.
     pub name: &'static str,
     /// Builds the architecture (no weights).
-    pub build: fn(&BuildOptions, &Device) -> Result<ZooModel, FinetuneError>,
+    pub build: Builder,
     /// `state_dict` prefix of the first convolution (timm `first_conv`).
     pub first_conv: &'static str,
     /// `state_dict` prefix of the classifier (timm `classifier`).
@@ -52,6 +52,52 @@ pub struct ModelEntry {
     /// Regex rules mapping older `state_dict` keys of the family onto the current ones
     /// (DenseNet's `norm.1` → `norm1`); applied before loading.
     pub key_rules: &'static [(&'static str, &'static str)],
+}
+
+/// A builder function of the registry.
+pub type Builder = fn(&BuildOptions, &Device) -> Result<ZooModel, FinetuneError>;
+
+/// What a family's entries share: the key prefixes of the first convolution and of the
+/// classifier, and the key rules. Each family file holds one and makes its entries with
+/// [`Family::entry`].
+#[derive(Debug, Clone, Copy)]
+pub struct Family {
+    first_conv: &'static str,
+    classifier: &'static str,
+    key_rules: &'static [(&'static str, &'static str)],
+}
+
+impl Family {
+    /// A family whose `state_dict` keys need no rules.
+    pub const fn new(first_conv: &'static str, classifier: &'static str) -> Self {
+        Self {
+            first_conv,
+            classifier,
+            key_rules: &[],
+        }
+    }
+
+    /// The same with regex rules for older keys.
+    pub const fn with_key_rules(self, key_rules: &'static [(&'static str, &'static str)]) -> Self {
+        Self { key_rules, ..self }
+    }
+
+    /// One builder of the family with its pretrained weights (the default first).
+    pub const fn entry(
+        &self,
+        name: &'static str,
+        build: Builder,
+        weights: &'static [Weights],
+    ) -> ModelEntry {
+        ModelEntry {
+            name,
+            build,
+            first_conv: self.first_conv,
+            classifier: self.classifier,
+            weights,
+            key_rules: self.key_rules,
+        }
+    }
 }
 
 /// One pretrained tag of a model: where the file comes from and how its inputs were prepared.
@@ -74,6 +120,18 @@ pub struct Weights {
 }
 
 impl Weights {
+    /// torchvision's `IMAGENET1K_V1` with its most common transform: crop 224 after a
+    /// bilinear resize to 256.
+    pub const fn tv_in1k(url: &'static str) -> Self {
+        Self::torchvision("tv_in1k", url, 224, 256, Interpolation::Bilinear)
+    }
+
+    /// torchvision's `IMAGENET1K_V2` with its most common transform: crop 224 after a
+    /// bilinear resize to 232.
+    pub const fn tv2_in1k(url: &'static str) -> Self {
+        Self::torchvision("tv2_in1k", url, 224, 232, Interpolation::Bilinear)
+    }
+
     /// torchvision ImageNet-1k weights with their `ImageClassification(crop, resize, interp)`.
     pub const fn torchvision(
         tag: &'static str,
@@ -252,7 +310,7 @@ pub fn model_entry(name: &str) -> Result<&'static ModelEntry, FinetuneError> {
 fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<String> {
     candidates
         .map(|c| (strsim::jaro_winkler(name, c), c))
-        .filter(|(score, _)| *score > 0.7)
+        .filter(|(score, _)| *score >= 0.7)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c.to_string())
 }

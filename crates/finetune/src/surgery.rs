@@ -170,7 +170,7 @@ pub fn adapt_first_conv<M: Module>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Features, ModelOptions, create_model};
+    use crate::{ModelOptions, create_model};
     use burn::tensor::Device;
 
     /// A user's model built from Burn's own layers, not the zoo's.
@@ -213,9 +213,7 @@ mod tests {
         );
         let a = grey.forward_features(Tensor::<4>::ones([1, 1, 32, 32], &device));
         let b = model.forward_features(Tensor::<4>::ones([1, 3, 32, 32], &device));
-        let (Features::Map(a), Features::Map(b)) = (a, b) else {
-            unreachable!()
-        };
+        let (a, b) = (a.into_map(), b.into_map());
         let diff: f32 = (a - b).abs().max().into_scalar();
         assert!(diff < 1e-4, "{diff}");
     }

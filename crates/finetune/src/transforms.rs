@@ -75,9 +75,7 @@ impl EvalTransform {
                 "a {w}×{h} image resized to {nw}×{nh} is smaller than the {c}×{c} crop"
             )));
         }
-        // torchvision: int(round((h - crop) / 2.0)), Python's round-half-to-even.
-        let top = round_half_even((nh - c) as f64 / 2.0);
-        let left = round_half_even((nw - c) as f64 / 2.0);
+        let (top, left) = (crop_offset(nh - c), crop_offset(nw - c));
         let ch = resized.channels();
         let mut out = Vec::with_capacity(c * c * ch);
         for y in top..top + c {
@@ -103,14 +101,10 @@ impl EvalTransform {
     }
 }
 
-fn round_half_even(x: f64) -> usize {
-    let r = x.round();
-    let r = if (x - x.trunc()).abs() == 0.5 && r % 2.0 != 0.0 {
-        r - 1.0
-    } else {
-        r
-    };
-    r as usize
+/// torchvision's centre-crop offset, `int(round(excess / 2.0))` with Python's
+/// round-half-to-even.
+fn crop_offset(excess: usize) -> usize {
+    (excess as f64 / 2.0).round_ties_even() as usize
 }
 
 #[cfg(test)]
@@ -127,9 +121,9 @@ mod tests {
 
     #[test]
     fn centre_offsets_round_half_to_even() {
-        assert_eq!(round_half_even(0.5), 0);
-        assert_eq!(round_half_even(1.5), 2);
-        assert_eq!(round_half_even(2.5), 2);
-        assert_eq!(round_half_even(3.0), 3);
+        assert_eq!(crop_offset(1), 0); // round(0.5) = 0
+        assert_eq!(crop_offset(3), 2); // round(1.5) = 2
+        assert_eq!(crop_offset(5), 2); // round(2.5) = 2
+        assert_eq!(crop_offset(6), 3);
     }
 }

@@ -58,10 +58,7 @@ fn a_different_head_is_reinitialised_and_one_channel_adapted() {
     let x3 = Tensor::<4>::ones([1, 3, 32, 32], &device);
     let x1 = Tensor::<4>::ones([1, 1, 32, 32], &device);
     let (f3, f1) = (source.forward_features(x3), model.forward_features(x1));
-    let (f3, f1) = match (f3, f1) {
-        (kindling_finetune::Features::Map(a), kindling_finetune::Features::Map(b)) => (a, b),
-        _ => unreachable!(),
-    };
+    let (f3, f1) = (f3.into_map(), f1.into_map());
     let diff: f32 = (f3 - f1).abs().max().into_scalar();
     assert!(diff < 1e-4, "adapted conv differs by {diff}");
 }

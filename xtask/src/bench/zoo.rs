@@ -90,6 +90,26 @@ fn peak_rss_kib() -> Result<u64> {
         .context("no VmHWM in /proc/self/status")
 }
 
+/// Runs `bench_torch.py` with the shared shape flags plus `extra`; its JSON output.
+fn run_torch(args: &ZooBenchArgs, extra: &[&str]) -> Result<Value> {
+    let python = torch_python()?;
+    let script = crate::checks::workspace_root().join("tests/fixtures/zoo/bench_torch.py");
+    let out = Command::new(&python)
+        .arg(&script)
+        .args(["--threads", &args.threads.to_string()])
+        .args(["--batch", &args.batch.to_string()])
+        .args(["--size", &args.size.to_string()])
+        .args(extra)
+        .output()
+        .with_context(|| format!("running {} with {}", script.display(), python.display()))?;
+    ensure!(
+        out.status.success(),
+        "bench_torch.py failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).context("reading bench_torch.py's JSON")
+}
+
 /// Runs the bench (or, with `--rss-probe`, one measured training step).
 pub fn run(args: &ZooBenchArgs) -> Result<()> {
     set_threads(args.threads)?;
@@ -120,24 +140,16 @@ pub fn run(args: &ZooBenchArgs) -> Result<()> {
     let reference: Option<Value> = if args.no_reference {
         None
     } else {
-        let python = torch_python()?;
-        eprintln!("bench zoo: timing PyTorch ({})", python.display());
-        let script = crate::checks::workspace_root().join("tests/fixtures/zoo/bench_torch.py");
-        let out = Command::new(&python)
-            .arg(&script)
-            .args(["--threads", &args.threads.to_string()])
-            .args(["--batch", &args.batch.to_string()])
-            .args(["--size", &args.size.to_string()])
-            .args(["--repeats", &args.repeats.to_string()])
-            .args(["--models", &args.models.join(",")])
-            .output()
-            .context("running bench_torch.py")?;
-        ensure!(
-            out.status.success(),
-            "bench_torch.py failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Some(serde_json::from_slice(&out.stdout).context("reading bench_torch.py's JSON")?)
+        eprintln!("bench zoo: timing PyTorch");
+        Some(run_torch(
+            args,
+            &[
+                "--repeats",
+                &args.repeats.to_string(),
+                "--models",
+                &args.models.join(","),
+            ],
+        )?)
     };
     let b = args.batch as f64;
     println!(
@@ -197,25 +209,7 @@ pub fn run(args: &ZooBenchArgs) -> Result<()> {
         let theirs = if args.no_reference {
             None
         } else {
-            let python = torch_python()?;
-            let script = crate::checks::workspace_root().join("tests/fixtures/zoo/bench_torch.py");
-            let out = Command::new(&python)
-                .arg(&script)
-                .args([
-                    "--threads",
-                    &args.threads.to_string(),
-                    "--batch",
-                    &args.batch.to_string(),
-                ])
-                .args([
-                    "--size",
-                    &args.size.to_string(),
-                    "--rss-model",
-                    &args.rss_model,
-                ])
-                .output()
-                .context("running bench_torch.py --rss-model")?;
-            let v: Value = serde_json::from_slice(&out.stdout).context("RSS JSON")?;
+            let v = run_torch(args, &["--rss-model", &args.rss_model])?;
             v["peak_rss_kib"].as_f64()
         };
         println!(

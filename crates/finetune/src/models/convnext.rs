@@ -13,27 +13,15 @@ use kindling_nn::{
 };
 
 use crate::model::{Architecture, BuildOptions, Features, GlobalPool, ZooModel, classifier};
+use crate::registry::Family;
 use crate::registry::Interpolation::Bilinear;
 use crate::{FinetuneError, ModelEntry, Weights};
 
-const fn entry(
-    name: &'static str,
-    build: fn(&BuildOptions, &Device) -> Result<ZooModel, FinetuneError>,
-    weights: &'static [Weights],
-) -> ModelEntry {
-    ModelEntry {
-        name,
-        build,
-        first_conv: "features.0.0",
-        classifier: "classifier.2",
-        weights,
-        key_rules: &[],
-    }
-}
+const FAMILY: Family = Family::new("features.0.0", "classifier.2");
 
 /// The family's builders, with torchvision's weights (`DEFAULT` first).
 pub(crate) const MODELS: &[ModelEntry] = &[
-    entry(
+    FAMILY.entry(
         "convnext_tiny",
         |o, d| build("convnext_tiny", [3, 3, 9, 3], 0.1, o, d),
         &[Weights::torchvision(
@@ -44,7 +32,7 @@ pub(crate) const MODELS: &[ModelEntry] = &[
             Bilinear,
         )],
     ),
-    entry(
+    FAMILY.entry(
         "convnext_small",
         |o, d| build("convnext_small", [3, 3, 27, 3], 0.4, o, d),
         &[Weights::torchvision(
@@ -327,9 +315,7 @@ impl Architecture for ConvNeXt {
     }
 
     fn forward_head(&self, features: Features, pre_logits: bool) -> Tensor<2> {
-        let Features::Map(x) = features else {
-            unreachable!("ConvNeXt features are a feature map")
-        };
+        let x = features.into_map();
         let mut x = self.global_pool.forward(x);
         for layer in &self.classifier {
             x = match layer {

@@ -14,7 +14,10 @@ use burn::tensor::{Device, Tensor};
 use kindling_nn::{Activation, BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, Linear};
 
 use super::named::Named;
-use crate::model::{Architecture, BuildOptions, Features, GlobalPool, ZooModel, apply_classifier};
+use crate::model::{
+    Architecture, BuildOptions, Features, GlobalPool, ZooModel, classifier_outputs, pooled_head,
+};
+use crate::registry::Family;
 use crate::registry::Interpolation::Bilinear;
 use crate::{FinetuneError, ModelEntry, Weights};
 
@@ -24,24 +27,11 @@ const OLD_KEYS: &[(&str, &str)] = &[(
     "${1}${2}",
 )];
 
-const fn entry(
-    name: &'static str,
-    build: fn(&BuildOptions, &Device) -> Result<ZooModel, FinetuneError>,
-    weights: &'static [Weights],
-) -> ModelEntry {
-    ModelEntry {
-        name,
-        build,
-        first_conv: "features.conv0",
-        classifier: "classifier",
-        weights,
-        key_rules: OLD_KEYS,
-    }
-}
+const FAMILY: Family = Family::new("features.conv0", "classifier").with_key_rules(OLD_KEYS);
 
 /// The family's builders, with torchvision's weights (`IMAGENET1K_V1`: crop 224, resize 256,
 /// bilinear).
-pub(crate) const MODELS: &[ModelEntry] = &[entry(
+pub(crate) const MODELS: &[ModelEntry] = &[FAMILY.entry(
     "densenet121",
     |o, d| build("densenet121", 32, [6, 12, 24, 16], 64, o, d),
     &[Weights::torchvision(
@@ -261,11 +251,13 @@ impl Architecture for DenseNet {
     }
 
     fn forward_head(&self, features: Features, pre_logits: bool) -> Tensor<2> {
-        let Features::Map(x) = features else {
-            unreachable!("DenseNet features are a feature map")
-        };
-        let x = self.dropout.forward(self.global_pool.forward(x));
-        apply_classifier(&self.classifier, x, pre_logits)
+        pooled_head(
+            features,
+            self.global_pool,
+            &self.dropout,
+            &self.classifier,
+            pre_logits,
+        )
     }
 
     fn num_features(&self) -> usize {
@@ -273,7 +265,7 @@ impl Architecture for DenseNet {
     }
 
     fn num_classes(&self) -> usize {
-        self.classifier.as_ref().map_or(0, |fc| fc.d_output())
+        classifier_outputs(&self.classifier)
     }
 
     fn reset_classifier(&mut self, num_classes: usize, device: &Device) {

@@ -13,81 +13,63 @@ use super::tv_blocks::{
     set_classifier, squeeze_excitation,
 };
 use crate::model::{Architecture, BuildOptions, Features, GlobalPool, ZooModel};
+use crate::registry::Family;
 use crate::registry::Interpolation::{Bicubic, Bilinear};
 use crate::{FinetuneError, ModelEntry, Weights};
 
-const fn entry(
-    name: &'static str,
-    build: fn(&BuildOptions, &Device) -> Result<ZooModel, FinetuneError>,
-    weights: &'static [Weights],
-) -> ModelEntry {
-    ModelEntry {
-        name,
-        build,
-        first_conv: "features.0.0",
-        classifier: "classifier.1",
-        weights,
-        key_rules: &[],
-    }
-}
-
-macro_rules! url {
-    ($file:literal) => {
-        concat!("https://download.pytorch.org/models/", $file)
-    };
-}
+const FAMILY: Family = Family::new("features.0.0", "classifier.1");
 
 /// The family's builders, with torchvision's weights (`DEFAULT` first). The `IMAGENET1K_V1`
 /// weights are ported from timm and evaluated with bicubic resizing.
 pub(crate) const MODELS: &[ModelEntry] = &[
-    entry(
+    FAMILY.entry(
         "efficientnet_b0",
         |o, d| build("efficientnet_b0", 1.0, 1.0, 0.2, o, d),
         &[Weights::torchvision(
             "tv_in1k",
-            url!("efficientnet_b0_rwightman-7f5810bc.pth"),
+            tv_url!("efficientnet_b0_rwightman-7f5810bc.pth"),
             224,
             256,
             Bicubic,
         )],
     ),
-    entry(
+    FAMILY.entry(
         "efficientnet_b1",
         |o, d| build("efficientnet_b1", 1.0, 1.1, 0.2, o, d),
         &[
             Weights::torchvision(
                 "tv2_in1k",
-                url!("efficientnet_b1-c27df63c.pth"),
+                tv_url!("efficientnet_b1-c27df63c.pth"),
                 240,
                 255,
                 Bilinear,
             ),
             Weights::torchvision(
                 "tv_in1k",
-                url!("efficientnet_b1_rwightman-bac287d4.pth"),
+                tv_url!("efficientnet_b1_rwightman-bac287d4.pth"),
                 240,
                 256,
                 Bicubic,
             ),
         ],
     ),
-    entry(
+    FAMILY.entry(
         "efficientnet_b2",
         |o, d| build("efficientnet_b2", 1.1, 1.2, 0.3, o, d),
         &[Weights::torchvision(
             "tv_in1k",
-            url!("efficientnet_b2_rwightman-c35c1473.pth"),
+            tv_url!("efficientnet_b2_rwightman-c35c1473.pth"),
             288,
             288,
             Bicubic,
         )],
     ),
-    entry(
+    FAMILY.entry(
         "efficientnet_b3",
         |o, d| build("efficientnet_b3", 1.2, 1.4, 0.3, o, d),
         &[Weights::torchvision(
             "tv_in1k",
-            url!("efficientnet_b3_rwightman-b3899882.pth"),
+            tv_url!("efficientnet_b3_rwightman-b3899882.pth"),
             300,
             320,
             Bicubic,
@@ -261,9 +243,7 @@ impl Architecture for EfficientNet {
     }
 
     fn forward_head(&self, features: Features, pre_logits: bool) -> Tensor<2> {
-        let Features::Map(x) = features else {
-            unreachable!("EfficientNet features are a feature map")
-        };
+        let x = features.into_map();
         head_forward(&self.classifier, 1, self.global_pool.forward(x), pre_logits)
     }
 

@@ -13,64 +13,35 @@ use super::tv_blocks::{
     seq, set_classifier, squeeze_excitation,
 };
 use crate::model::{Architecture, BuildOptions, Features, GlobalPool, ZooModel};
-use crate::registry::Interpolation::Bilinear;
+use crate::registry::Family;
 use crate::{FinetuneError, ModelEntry, Weights};
 
-const fn entry(
-    name: &'static str,
-    build: fn(&BuildOptions, &Device) -> Result<ZooModel, FinetuneError>,
-    classifier: &'static str,
-    weights: &'static [Weights],
-) -> ModelEntry {
-    ModelEntry {
-        name,
-        build,
-        first_conv: "features.0.0",
-        classifier,
-        weights,
-        key_rules: &[],
-    }
-}
-
-const fn v1(url: &'static str) -> Weights {
-    Weights::torchvision("tv_in1k", url, 224, 256, Bilinear)
-}
-
-const fn v2(url: &'static str) -> Weights {
-    Weights::torchvision("tv2_in1k", url, 224, 232, Bilinear)
-}
-
-macro_rules! url {
-    ($file:literal) => {
-        concat!("https://download.pytorch.org/models/", $file)
-    };
-}
+/// V2's classifier is `Dropout, Linear`; V3's `Linear, Hardswish, Dropout, Linear`.
+const V2: Family = Family::new("features.0.0", "classifier.1");
+const V3: Family = Family::new("features.0.0", "classifier.3");
 
 /// The family's builders, with torchvision's weights (`DEFAULT` first).
 pub(crate) const MODELS: &[ModelEntry] = &[
-    entry(
+    V2.entry(
         "mobilenet_v2",
         build_v2,
-        "classifier.1",
         &[
-            v2(url!("mobilenet_v2-7ebf99e0.pth")),
-            v1(url!("mobilenet_v2-b0353104.pth")),
+            Weights::tv2_in1k(tv_url!("mobilenet_v2-7ebf99e0.pth")),
+            Weights::tv_in1k(tv_url!("mobilenet_v2-b0353104.pth")),
         ],
     ),
-    entry(
+    V3.entry(
         "mobilenet_v3_large",
         |o, d| build_v3("mobilenet_v3_large", LARGE, 1280, o, d),
-        "classifier.3",
         &[
-            v2(url!("mobilenet_v3_large-5c1a4163.pth")),
-            v1(url!("mobilenet_v3_large-8738ca79.pth")),
+            Weights::tv2_in1k(tv_url!("mobilenet_v3_large-5c1a4163.pth")),
+            Weights::tv_in1k(tv_url!("mobilenet_v3_large-8738ca79.pth")),
         ],
     ),
-    entry(
+    V3.entry(
         "mobilenet_v3_small",
         |o, d| build_v3("mobilenet_v3_small", SMALL, 1024, o, d),
-        "classifier.3",
-        &[v1(url!("mobilenet_v3_small-047dcff4.pth"))],
+        &[Weights::tv_in1k(tv_url!("mobilenet_v3_small-047dcff4.pth"))],
     ),
 ];
 
@@ -339,9 +310,7 @@ impl Architecture for MobileNet {
     }
 
     fn forward_head(&self, features: Features, pre_logits: bool) -> Tensor<2> {
-        let Features::Map(x) = features else {
-            unreachable!("MobileNet features are a feature map")
-        };
+        let x = features.into_map();
         let x = self.global_pool.forward(x);
         head_forward(&self.classifier, self.head_index, x, pre_logits)
     }

@@ -1,5 +1,12 @@
 //! One file per family: its modules, builders and pretrained configurations.
 
+/// A file of torchvision's model store.
+macro_rules! tv_url {
+    ($file:literal) => {
+        concat!("https://download.pytorch.org/models/", $file)
+    };
+}
+
 pub mod convnext;
 pub mod densenet;
 pub mod efficientnet;

@@ -10,7 +10,9 @@ use kindling_nn::{Activation, Linear, SqueezeExcitation};
 
 use super::named::Named;
 use super::tv_blocks::{ConvNormAct, Layer, linear, make_divisible, seq, squeeze_excitation};
-use crate::model::{Architecture, BuildOptions, Features, GlobalPool, ZooModel};
+use crate::model::{
+    Architecture, BuildOptions, Features, GlobalPool, ZooModel, classifier_outputs, pooled_head,
+};
 use crate::registry::Interpolation::Bilinear;
 use crate::{FinetuneError, ModelEntry, Weights};
 
@@ -232,11 +234,13 @@ impl Architecture for RegNet {
     }
 
     fn forward_head(&self, features: Features, pre_logits: bool) -> Tensor<2> {
-        let Features::Map(x) = features else {
-            unreachable!("RegNet features are a feature map")
-        };
-        let x = self.dropout.forward(self.global_pool.forward(x));
-        crate::model::apply_classifier(&self.fc, x, pre_logits)
+        pooled_head(
+            features,
+            self.global_pool,
+            &self.dropout,
+            &self.fc,
+            pre_logits,
+        )
     }
 
     fn num_features(&self) -> usize {
@@ -244,7 +248,7 @@ impl Architecture for RegNet {
     }
 
     fn num_classes(&self) -> usize {
-        self.fc.as_ref().map_or(0, |fc| fc.d_output())
+        classifier_outputs(&self.fc)
     }
 
     fn reset_classifier(&mut self, num_classes: usize, device: &Device) {

@@ -10,77 +10,51 @@ use burn::tensor::{Device, Tensor};
 use kindling_nn::{Activation, BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, DropPath, Linear};
 
 use crate::model::{
-    Architecture, BuildOptions, Features, GlobalPool, ZooModel, apply_classifier, classifier,
+    Architecture, BuildOptions, Features, GlobalPool, ZooModel, classifier, classifier_outputs,
+    pooled_head,
 };
-use crate::registry::Interpolation::Bilinear;
+use crate::registry::Family;
 use crate::{FinetuneError, ModelEntry, Weights};
 
-const fn entry(
-    name: &'static str,
-    build: fn(&BuildOptions, &Device) -> Result<ZooModel, FinetuneError>,
-    weights: &'static [Weights],
-) -> ModelEntry {
-    ModelEntry {
-        name,
-        build,
-        first_conv: "conv1",
-        classifier: "fc",
-        weights,
-        key_rules: &[],
-    }
-}
-
-const fn v1(url: &'static str) -> Weights {
-    Weights::torchvision("tv_in1k", url, 224, 256, Bilinear)
-}
-
-const fn v2(url: &'static str) -> Weights {
-    Weights::torchvision("tv2_in1k", url, 224, 232, Bilinear)
-}
-
-macro_rules! url {
-    ($file:literal) => {
-        concat!("https://download.pytorch.org/models/", $file)
-    };
-}
+const FAMILY: Family = Family::new("conv1", "fc");
 
 /// The family's builders, with torchvision's weights (`DEFAULT` first).
 pub(crate) const MODELS: &[ModelEntry] = &[
-    entry(
+    FAMILY.entry(
         "resnet18",
         |o, d| build("resnet18", Kind::Basic, [2, 2, 2, 2], 1, 64, o, d),
-        &[v1(url!("resnet18-f37072fd.pth"))],
+        &[Weights::tv_in1k(tv_url!("resnet18-f37072fd.pth"))],
     ),
-    entry(
+    FAMILY.entry(
         "resnet34",
         |o, d| build("resnet34", Kind::Basic, [3, 4, 6, 3], 1, 64, o, d),
-        &[v1(url!("resnet34-b627a593.pth"))],
+        &[Weights::tv_in1k(tv_url!("resnet34-b627a593.pth"))],
     ),
-    entry(
+    FAMILY.entry(
         "resnet50",
         |o, d| build("resnet50", Kind::Bottleneck, [3, 4, 6, 3], 1, 64, o, d),
         &[
-            v2(url!("resnet50-11ad3fa6.pth")),
-            v1(url!("resnet50-0676ba61.pth")),
+            Weights::tv2_in1k(tv_url!("resnet50-11ad3fa6.pth")),
+            Weights::tv_in1k(tv_url!("resnet50-0676ba61.pth")),
         ],
     ),
-    entry(
+    FAMILY.entry(
         "resnet101",
         |o, d| build("resnet101", Kind::Bottleneck, [3, 4, 23, 3], 1, 64, o, d),
         &[
-            v2(url!("resnet101-cd907fc2.pth")),
-            v1(url!("resnet101-63fe2227.pth")),
+            Weights::tv2_in1k(tv_url!("resnet101-cd907fc2.pth")),
+            Weights::tv_in1k(tv_url!("resnet101-63fe2227.pth")),
         ],
     ),
-    entry(
+    FAMILY.entry(
         "resnet152",
         |o, d| build("resnet152", Kind::Bottleneck, [3, 8, 36, 3], 1, 64, o, d),
         &[
-            v2(url!("resnet152-f82ba261.pth")),
-            v1(url!("resnet152-394f9c45.pth")),
+            Weights::tv2_in1k(tv_url!("resnet152-f82ba261.pth")),
+            Weights::tv_in1k(tv_url!("resnet152-394f9c45.pth")),
         ],
     ),
-    entry(
+    FAMILY.entry(
         "resnext50_32x4d",
         |o, d| {
             build(
@@ -94,11 +68,11 @@ pub(crate) const MODELS: &[ModelEntry] = &[
             )
         },
         &[
-            v2(url!("resnext50_32x4d-1a0047aa.pth")),
-            v1(url!("resnext50_32x4d-7cdf4587.pth")),
+            Weights::tv2_in1k(tv_url!("resnext50_32x4d-1a0047aa.pth")),
+            Weights::tv_in1k(tv_url!("resnext50_32x4d-7cdf4587.pth")),
         ],
     ),
-    entry(
+    FAMILY.entry(
         "resnext101_32x8d",
         |o, d| {
             build(
@@ -112,11 +86,11 @@ pub(crate) const MODELS: &[ModelEntry] = &[
             )
         },
         &[
-            v2(url!("resnext101_32x8d-110c445d.pth")),
-            v1(url!("resnext101_32x8d-8ba56ff5.pth")),
+            Weights::tv2_in1k(tv_url!("resnext101_32x8d-110c445d.pth")),
+            Weights::tv_in1k(tv_url!("resnext101_32x8d-8ba56ff5.pth")),
         ],
     ),
-    entry(
+    FAMILY.entry(
         "wide_resnet50_2",
         |o, d| {
             build(
@@ -130,11 +104,11 @@ pub(crate) const MODELS: &[ModelEntry] = &[
             )
         },
         &[
-            v2(url!("wide_resnet50_2-9ba9bcbe.pth")),
-            v1(url!("wide_resnet50_2-95faca4d.pth")),
+            Weights::tv2_in1k(tv_url!("wide_resnet50_2-9ba9bcbe.pth")),
+            Weights::tv_in1k(tv_url!("wide_resnet50_2-95faca4d.pth")),
         ],
     ),
-    entry(
+    FAMILY.entry(
         "wide_resnet101_2",
         |o, d| {
             build(
@@ -148,8 +122,8 @@ pub(crate) const MODELS: &[ModelEntry] = &[
             )
         },
         &[
-            v2(url!("wide_resnet101_2-d733dc28.pth")),
-            v1(url!("wide_resnet101_2-32ee1156.pth")),
+            Weights::tv2_in1k(tv_url!("wide_resnet101_2-d733dc28.pth")),
+            Weights::tv_in1k(tv_url!("wide_resnet101_2-32ee1156.pth")),
         ],
     ),
 ];
@@ -376,11 +350,13 @@ impl Architecture for ResNet {
     }
 
     fn forward_head(&self, features: Features, pre_logits: bool) -> Tensor<2> {
-        let Features::Map(x) = features else {
-            unreachable!("ResNet features are a feature map")
-        };
-        let x = self.dropout.forward(self.global_pool.forward(x));
-        apply_classifier(&self.fc, x, pre_logits)
+        pooled_head(
+            features,
+            self.global_pool,
+            &self.dropout,
+            &self.fc,
+            pre_logits,
+        )
     }
 
     fn num_features(&self) -> usize {
@@ -388,7 +364,7 @@ impl Architecture for ResNet {
     }
 
     fn num_classes(&self) -> usize {
-        self.fc.as_ref().map_or(0, |fc| fc.d_output())
+        classifier_outputs(&self.fc)
     }
 
     fn reset_classifier(&mut self, num_classes: usize, device: &Device) {

@@ -9,45 +9,28 @@ use burn::tensor::{Device, Tensor};
 use kindling_nn::{Activation, BatchNormConfig, Conv2dConfig, Linear};
 
 use crate::model::{
-    Architecture, BuildOptions, Features, GlobalPool, ZooModel, apply_classifier, classifier,
+    Architecture, BuildOptions, Features, GlobalPool, ZooModel, classifier, classifier_outputs,
+    pooled_head,
 };
 use crate::models::tv_blocks::{Act, Layer, MaxPool, seq};
-use crate::registry::Interpolation::Bilinear;
+use crate::registry::Family;
 use crate::{FinetuneError, ModelEntry, Weights};
 
-const fn entry(
-    name: &'static str,
-    build: fn(&BuildOptions, &Device) -> Result<ZooModel, FinetuneError>,
-    weights: &'static [Weights],
-) -> ModelEntry {
-    ModelEntry {
-        name,
-        build,
-        first_conv: "conv1.0",
-        classifier: "fc",
-        weights,
-        key_rules: &[],
-    }
-}
-
-/// `IMAGENET1K_V1`: `ImageClassification(crop_size = 224)`, i.e. resize 256, bilinear.
-const fn v1(url: &'static str) -> Weights {
-    Weights::torchvision("tv_in1k", url, 224, 256, Bilinear)
-}
+const FAMILY: Family = Family::new("conv1.0", "fc");
 
 /// The family's builders, with torchvision's weights.
 pub(crate) const MODELS: &[ModelEntry] = &[
-    entry(
+    FAMILY.entry(
         "shufflenet_v2_x0_5",
         |o, d| build("shufflenet_v2_x0_5", [24, 48, 96, 192, 1024], o, d),
-        &[v1(
+        &[Weights::tv_in1k(
             "https://download.pytorch.org/models/shufflenetv2_x0.5-f707e7126e.pth",
         )],
     ),
-    entry(
+    FAMILY.entry(
         "shufflenet_v2_x1_0",
         |o, d| build("shufflenet_v2_x1_0", [24, 116, 232, 464, 1024], o, d),
-        &[v1(
+        &[Weights::tv_in1k(
             "https://download.pytorch.org/models/shufflenetv2_x1-5666bf0f80.pth",
         )],
     ),
@@ -222,11 +205,13 @@ impl Architecture for ShuffleNetV2 {
     }
 
     fn forward_head(&self, features: Features, pre_logits: bool) -> Tensor<2> {
-        let Features::Map(x) = features else {
-            unreachable!("ShuffleNetV2 features are a feature map")
-        };
-        let x = self.dropout.forward(self.global_pool.forward(x));
-        apply_classifier(&self.fc, x, pre_logits)
+        pooled_head(
+            features,
+            self.global_pool,
+            &self.dropout,
+            &self.fc,
+            pre_logits,
+        )
     }
 
     fn num_features(&self) -> usize {
@@ -234,7 +219,7 @@ impl Architecture for ShuffleNetV2 {
     }
 
     fn num_classes(&self) -> usize {
-        self.fc.as_ref().map_or(0, |fc| fc.d_output())
+        classifier_outputs(&self.fc)
     }
 
     fn reset_classifier(&mut self, num_classes: usize, device: &Device) {

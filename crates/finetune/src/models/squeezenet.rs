@@ -12,42 +12,24 @@ use kindling_nn::{Activation, Conv2d, Conv2dConfig};
 
 use crate::model::{Architecture, BuildOptions, Features, ZooModel};
 use crate::models::tv_blocks::{Act, MaxPool};
-use crate::registry::Interpolation::Bilinear;
+use crate::registry::Family;
 use crate::{FinetuneError, ModelEntry, Weights};
 
-const fn entry(
-    name: &'static str,
-    build: fn(&BuildOptions, &Device) -> Result<ZooModel, FinetuneError>,
-    weights: &'static [Weights],
-) -> ModelEntry {
-    ModelEntry {
-        name,
-        build,
-        first_conv: "features.0",
-        classifier: "classifier.1",
-        weights,
-        key_rules: &[],
-    }
-}
-
-/// `IMAGENET1K_V1`: `ImageClassification(crop_size = 224)`, i.e. resize 256, bilinear.
-const fn v1(url: &'static str) -> Weights {
-    Weights::torchvision("tv_in1k", url, 224, 256, Bilinear)
-}
+const FAMILY: Family = Family::new("features.0", "classifier.1");
 
 /// The family's builders, with torchvision's weights.
 pub(crate) const MODELS: &[ModelEntry] = &[
-    entry(
+    FAMILY.entry(
         "squeezenet1_0",
         |o, d| build("squeezenet1_0", Version::V1_0, o, d),
-        &[v1(
+        &[Weights::tv_in1k(
             "https://download.pytorch.org/models/squeezenet1_0-b66bff10.pth",
         )],
     ),
-    entry(
+    FAMILY.entry(
         "squeezenet1_1",
         |o, d| build("squeezenet1_1", Version::V1_1, o, d),
-        &[v1(
+        &[Weights::tv_in1k(
             "https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth",
         )],
     ),
@@ -261,9 +243,7 @@ impl Architecture for SqueezeNet {
     }
 
     fn forward_head(&self, features: Features, pre_logits: bool) -> Tensor<2> {
-        let Features::Map(x) = features else {
-            unreachable!("SqueezeNet features are a feature map")
-        };
+        let x = features.into_map();
         // Pre-logits: the dropout only, so the result is the pooled 512 features.
         let end = if pre_logits {
             FINAL

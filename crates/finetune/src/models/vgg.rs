@@ -14,34 +14,10 @@ use crate::model::{Architecture, BuildOptions, Features, ZooModel};
 use crate::models::tv_blocks::{
     Act, HeadLayer, MaxPool, head_classes, head_forward, linear, set_classifier,
 };
-use crate::registry::Interpolation::Bilinear;
+use crate::registry::Family;
 use crate::{FinetuneError, ModelEntry, Weights};
 
-const fn entry(
-    name: &'static str,
-    build: fn(&BuildOptions, &Device) -> Result<ZooModel, FinetuneError>,
-    weights: &'static [Weights],
-) -> ModelEntry {
-    ModelEntry {
-        name,
-        build,
-        first_conv: "features.0",
-        classifier: "classifier.6",
-        weights,
-        key_rules: &[],
-    }
-}
-
-/// `IMAGENET1K_V1`: `ImageClassification(crop_size = 224)`, i.e. resize 256, bilinear.
-const fn v1(url: &'static str) -> Weights {
-    Weights::torchvision("tv_in1k", url, 224, 256, Bilinear)
-}
-
-macro_rules! url {
-    ($file:literal) => {
-        concat!("https://download.pytorch.org/models/", $file)
-    };
-}
+const FAMILY: Family = Family::new("features.0", "classifier.6");
 
 /// A max pool in a configuration (torchvision's `"M"`).
 const M: usize = 0;
@@ -58,30 +34,30 @@ const D: &[usize] = &[
 
 /// The family's builders, with torchvision's weights.
 pub(crate) const MODELS: &[ModelEntry] = &[
-    entry(
+    FAMILY.entry(
         "vgg11",
         |o, d| build("vgg11", A, false, o, d),
-        &[v1(url!("vgg11-8a719046.pth"))],
+        &[Weights::tv_in1k(tv_url!("vgg11-8a719046.pth"))],
     ),
-    entry(
+    FAMILY.entry(
         "vgg11_bn",
         |o, d| build("vgg11_bn", A, true, o, d),
-        &[v1(url!("vgg11_bn-6002323d.pth"))],
+        &[Weights::tv_in1k(tv_url!("vgg11_bn-6002323d.pth"))],
     ),
-    entry(
+    FAMILY.entry(
         "vgg13",
         |o, d| build("vgg13", B, false, o, d),
-        &[v1(url!("vgg13-19584684.pth"))],
+        &[Weights::tv_in1k(tv_url!("vgg13-19584684.pth"))],
     ),
-    entry(
+    FAMILY.entry(
         "vgg16",
         |o, d| build("vgg16", D, false, o, d),
-        &[v1(url!("vgg16-397923af.pth"))],
+        &[Weights::tv_in1k(tv_url!("vgg16-397923af.pth"))],
     ),
-    entry(
+    FAMILY.entry(
         "vgg16_bn",
         |o, d| build("vgg16_bn", D, true, o, d),
-        &[v1(url!("vgg16_bn-6c64b313.pth"))],
+        &[Weights::tv_in1k(tv_url!("vgg16_bn-6c64b313.pth"))],
     ),
 ];
 
@@ -202,9 +178,7 @@ impl Architecture for Vgg {
     }
 
     fn forward_head(&self, features: Features, pre_logits: bool) -> Tensor<2> {
-        let Features::Map(x) = features else {
-            unreachable!("VGG features are a feature map")
-        };
+        let x = features.into_map();
         let x = adaptive_avg_pool2d(x, [7, 7]).flatten::<2>(1, 3);
         head_forward(&self.classifier, LAST, x, pre_logits)
     }

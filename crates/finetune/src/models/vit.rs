@@ -254,9 +254,7 @@ impl Architecture for VisionTransformer {
     }
 
     fn forward_head(&self, features: Features, pre_logits: bool) -> Tensor<2> {
-        let Features::Tokens(x) = features else {
-            unreachable!("ViT features are tokens")
-        };
+        let x = features.into_tokens();
         let [b, _, d] = x.dims();
         // The class token.
         let x = x.narrow(1, 0, 1).reshape([b, d]);
