@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use kindling::{RUN_FLAG_KEYS, document_defaults};
 use kindling_train::tasks::classify::{self, CLASSIFY_FLAG_KEYS, ClassifyArgs, ClassifyRun};
+use kindling_train::tasks::finetune::{self, FINETUNE_FLAG_KEYS, FinetuneArgs, FinetuneRun};
 use kindling_train::tasks::segment::{self, SEGMENT_FLAG_KEYS, SegmentArgs, SegmentRun};
 use kindling_train::{Control, Summary, Trainer};
 use xtask::augment_grid::{self, GridArgs};
@@ -84,6 +85,14 @@ enum Task {
         #[command(flatten)]
         test: TestHooks,
     },
+    /// Fine-tune a zoo model on an ImageFolder tree (default: synthetic source → target,
+    /// against training from scratch)
+    Finetune {
+        #[command(flatten)]
+        args: Box<FinetuneArgs>,
+        #[command(flatten)]
+        test: TestHooks,
+    },
 }
 
 /// Hooks for the integration tests, hidden from `--help`.
@@ -114,6 +123,7 @@ impl TestHooks {
 fn main() -> ExitCode {
     let classify = ClassifyRun::default();
     let segment = SegmentRun::default();
+    let finetune = FinetuneRun::default();
     let cmd = Cli::command().mut_subcommand("train", |train| {
         train
             .mut_subcommand("classify", |c| {
@@ -123,6 +133,10 @@ fn main() -> ExitCode {
             .mut_subcommand("segment", |c| {
                 let c = document_defaults(c, &segment, RUN_FLAG_KEYS);
                 document_defaults(c, &segment, SEGMENT_FLAG_KEYS)
+            })
+            .mut_subcommand("finetune", |c| {
+                let c = document_defaults(c, &finetune, RUN_FLAG_KEYS);
+                document_defaults(c, &finetune, FINETUNE_FLAG_KEYS)
             })
     });
     let cli = match Cli::from_arg_matches(&cmd.get_matches()) {
@@ -181,6 +195,52 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!(
                 "  predictions: {}",
                 cfg.run.out.join("predictions.png").display()
+            );
+            eprintln!("  metrics: {}", cfg.run.out.join("metrics.csv").display());
+            Ok(())
+        }
+        Cmd::Train {
+            task: Task::Finetune { args, test },
+        } => {
+            let cfg = args.resolve()?;
+            if args.run.print_config {
+                print!("{}", kindling::to_toml_string(&cfg)?);
+                return Ok(());
+            }
+            let outcome = finetune::run(&cfg, |run| test.trainer(run))?;
+            print_summary(&outcome.summary);
+            if let Some(counts) = outcome.task.counts() {
+                eprintln!("  parameters: {counts}");
+            }
+            let best = |s: &Summary| s.best.as_ref().map_or(f64::NAN, |b| b.value);
+            if let Some(source) = &outcome.source {
+                eprintln!(
+                    "  source pretraining: best val_accuracy {:.4} ({:.1}s)",
+                    best(source),
+                    source.wall_seconds
+                );
+            }
+            if let Some(scratch) = &outcome.scratch {
+                eprintln!(
+                    "  target, fine-tuned: best val_accuracy {:.4} ({:.1}s)",
+                    best(&outcome.summary),
+                    outcome.summary.wall_seconds
+                );
+                eprintln!(
+                    "  target, from scratch: best val_accuracy {:.4} ({:.1}s)",
+                    best(scratch),
+                    scratch.wall_seconds
+                );
+            }
+            let c = &cfg.finetune;
+            eprintln!("  weights: {}", outcome.weights.display());
+            eprintln!(
+                "  predict: cargo xtask zoo predict {} --weights {} --labels {} --image-size {} \
+                 --image IMAGE",
+                c.model,
+                outcome.weights.display(),
+                cfg.run.out.join(finetune::CLASSES_FILE).display(),
+                c.image_size
             );
             eprintln!("  metrics: {}", cfg.run.out.join("metrics.csv").display());
             Ok(())

@@ -48,6 +48,12 @@ pub struct PredictArgs {
     /// The image to classify
     #[arg(long)]
     image: PathBuf,
+    /// Class names, one per line (a fine-tuned model's classes.txt); sets the classifier size
+    #[arg(long, value_name = "FILE")]
+    labels: Option<PathBuf>,
+    /// Model input side (default: the pretrained configuration's); the eval resize follows
+    #[arg(long)]
+    image_size: Option<usize>,
 }
 
 /// Runs a `zoo` subcommand.
@@ -139,22 +145,44 @@ fn info(name: &str) -> Result<()> {
 fn predict(args: &PredictArgs) -> Result<()> {
     let device = Device::flex();
     let cfg = finetune::pretrained_cfg(&args.name)?;
-    let options = match &args.weights {
+    let labels: Option<Vec<String>> = match &args.labels {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read labels file {}", path.display()))?;
+            let names: Vec<String> = text.lines().map(str::to_string).collect();
+            if names.is_empty() {
+                bail!("labels file {} lists no classes", path.display());
+            }
+            Some(names)
+        }
+        None => None,
+    };
+    let mut options = match &args.weights {
         Some(path) => ModelOptions::default().pretrained_file(path),
         None => ModelOptions::default().pretrained(true),
     };
+    if let Some(names) = &labels {
+        options = options.num_classes(names.len());
+    }
     let model = finetune::create_model(&args.name, options, &device)?;
     let img = image::open(&args.image)
         .with_context(|| format!("cannot read image {}", args.image.display()))?
         .to_rgb8();
     let (w, h) = img.dimensions();
     let img = ImageBuf::new(w as usize, h as usize, 3, img.into_raw())?;
-    let x = EvalTransform::from_cfg(&cfg).apply(&[img], &device)?;
+    let mut transform = EvalTransform::from_cfg(&cfg);
+    if let Some(size) = args.image_size {
+        transform = EvalTransform::new(size, cfg.crop_pct, cfg.interpolation, cfg.mean, cfg.std);
+    }
+    let x = transform.apply(&[img], &device)?;
     let probs: Vec<f32> = softmax(model.forward(x), 1).into_data().try_to_vec()?;
     if probs.is_empty() {
         bail!("the model has no classifier (num_classes = 0)");
     }
-    let names = cfg.label_names();
+    let names: Option<Vec<&str>> = match &labels {
+        Some(names) => Some(names.iter().map(String::as_str).collect()),
+        None => cfg.label_names(),
+    };
     let mut order: Vec<usize> = (0..probs.len()).collect();
     order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
     for &i in order.iter().take(5) {

@@ -56,6 +56,21 @@ impl StateDict {
     pub fn layout(&self) -> Layout {
         self.layout
     }
+
+    /// Every tensor's key and values, in file order (`state_dict.items()`).
+    pub fn into_tensors(self) -> Result<Vec<(String, TensorData)>, FinetuneError> {
+        self.tensors
+            .iter()
+            .map(|t| {
+                burn_store::bridge::to_data(t)
+                    .map(|data| (t.name.clone(), data))
+                    .map_err(|e| FinetuneError::ReadWeights {
+                        path: t.name.clone().into(),
+                        message: e.to_string(),
+                    })
+            })
+            .collect()
+    }
 }
 
 /// Reads a weights file by its extension: `.pth`/`.pt`/`.bin` (torch.save, zip or legacy),

@@ -25,5 +25,5 @@ pub use checkpoint::{Checkpoint, CheckpointError, CheckpointState};
 pub use error::{Result, TrainError};
 pub use loader::{EpochLoader, mix, shuffled};
 pub use metrics::{EpochRow, History, accuracy, correct};
-pub use task::{Goal, SampleDataset, StepOutput, Task, TaskData};
+pub use task::{Goal, LrGroup, SampleDataset, StepOutput, Task, TaskData};
 pub use trainer::{Best, RunPaths, Summary, Trainer};

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use burn::data::dataset::Dataset;
-use burn::module::Module;
+use burn::module::{Module, ParamId};
 use burn::tensor::{Device, Tensor};
 use kindling_augment::{Batch, Sample};
 
@@ -50,6 +50,17 @@ pub struct TaskData {
     /// `(width, height, channels)` every batch must have: an augmentation pipeline that ends
     /// at another size is refused before training. `None` skips the check.
     pub input_size: Option<(usize, usize, usize)>,
+}
+
+/// A learning-rate group (see [`Task::lr_groups`]).
+#[derive(Debug, Clone)]
+pub struct LrGroup {
+    /// A name for messages (`head`, `backbone`, `layer3`).
+    pub name: String,
+    /// The parameters in the group.
+    pub params: Vec<ParamId>,
+    /// The group's learning rate over the scheduled one.
+    pub factor: f64,
 }
 
 /// What one training batch produced.
@@ -104,6 +115,21 @@ pub trait Task {
     /// lowest `val_loss`).
     fn best_metric(&self) -> (String, Goal) {
         ("val_loss".into(), Goal::Min)
+    }
+
+    /// The model for training epoch `epoch` (1-based), called before each epoch and after a
+    /// resume: a task that freezes layers for some epochs (gradual unfreezing) sets them here,
+    /// from the epoch number alone, so a resumed run trains exactly as an uninterrupted one.
+    fn prepare_epoch(&self, model: Self::Model, _epoch: usize) -> Result<Self::Model> {
+        Ok(model)
+    }
+
+    /// Learning-rate groups, like PyTorch's optimizer `param_groups`: each group's parameter
+    /// ids and the factor its learning rate is the scheduled rate times (a backbone at 0.1×
+    /// the head). Empty (the default) trains every parameter at the scheduled rate; otherwise
+    /// a parameter in no group is not updated. Called after [`Task::prepare_epoch`].
+    fn lr_groups(&self, _model: &Self::Model) -> Result<Vec<LrGroup>> {
+        Ok(Vec::new())
     }
 
     /// Forward and loss of one training batch (on the autodiff device).

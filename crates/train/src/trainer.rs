@@ -302,6 +302,8 @@ impl<'a> Trainer<'a> {
                 &train_device,
             );
             let steps = n_train.div_ceil(cfg.batch_size);
+            model = task.prepare_epoch(model, epoch)?;
+            let groups = task.lr_groups(&model)?;
             let bar = progress_bar(steps, epoch, cfg.epochs);
 
             let mut sums = vec![0.0f64; history.columns.len() - val_columns.len()];
@@ -322,11 +324,24 @@ impl<'a> Trainer<'a> {
                         lr,
                     });
                 }
-                let grads = GradientsParams::from_grads(out.loss.backward(), &model);
+                let mut grads = out.loss.backward();
                 if let Some((_, s)) = &schedule {
                     momentum.follow(s);
                 }
-                model = optimizer.step(lr, model, grads);
+                if groups.is_empty() {
+                    let grads = GradientsParams::from_grads(grads, &model);
+                    model = optimizer.step(lr, model, grads);
+                } else {
+                    // One optimizer step per group, each over its own parameters' gradients:
+                    // the optimizer keys its state by parameter, so this is PyTorch's
+                    // param_groups with one optimizer.
+                    for group in &groups {
+                        let g = GradientsParams::from_params(&mut grads, &model, &group.params);
+                        if !g.is_empty() {
+                            model = optimizer.step(lr * group.factor, model, g);
+                        }
+                    }
+                }
                 if let Some((Interval::Step, s)) = schedule.as_mut() {
                     s.step_with_metric(loss_value).map_err(|e| {
                         TrainError::Schedule(format!("at epoch {epoch}, step {}: {e}", step + 1))
@@ -525,10 +540,15 @@ fn check_resumable<T: Task>(
         }
         v
     };
-    if comparable(&state.config) != comparable(config) {
+    let (saved, given) = (comparable(&state.config), comparable(config));
+    if saved != given {
+        let mut changes = Vec::new();
+        differences("", &saved, &given, &mut changes);
+        changes.truncate(5);
         return Err(TrainError::Resume(format!(
-            "the checkpoint was made with a different configuration; resume with --config \
+            "the checkpoint was made with a different configuration ({}); resume with --config \
              {}/config.toml (only epochs and workers may change)",
+            changes.join(", "),
             config
                 .get("out")
                 .and_then(|v| v.as_str())
@@ -536,6 +556,39 @@ fn check_resumable<T: Task>(
         )));
     }
     Ok(())
+}
+
+/// The dotted keys whose values differ between two configuration trees, as
+/// `key: checkpoint → now`.
+fn differences(
+    prefix: &str,
+    saved: &serde_json::Value,
+    given: &serde_json::Value,
+    out: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    match (saved, given) {
+        (Value::Object(a), Value::Object(b)) => {
+            let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            let null = Value::Null;
+            for key in keys {
+                let path = match prefix {
+                    "" => key.clone(),
+                    p => format!("{p}.{key}"),
+                };
+                differences(
+                    &path,
+                    a.get(key).unwrap_or(&null),
+                    b.get(key).unwrap_or(&null),
+                    out,
+                );
+            }
+        }
+        (a, b) if a != b => out.push(format!("{prefix}: {a} → {b}")),
+        _ => {}
+    }
 }
 
 /// Refuses a batch whose images are not the size the task trains on.

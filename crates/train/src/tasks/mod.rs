@@ -1,7 +1,9 @@
 //! The built-in training tasks, each in its own folder with its configuration section, data,
 //! model and metrics; and the pieces they share.
 
+pub mod classifier;
 pub mod classify;
+pub mod finetune;
 pub mod segment;
 
 use std::path::{Path, PathBuf};

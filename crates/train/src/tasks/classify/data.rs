@@ -29,6 +29,19 @@ pub enum DataError {
          class (optionally under train/ and val/), with .png/.jpg/... files inside"
     )]
     NoClasses(PathBuf),
+    /// An image has another number of channels than the model takes.
+    #[error(
+        "image {path} is {found} but the model takes {expected} input channel(s); give \
+         --in-chans 3 (grayscale images are then converted to RGB) or grayscale images"
+    )]
+    Channels {
+        /// The file.
+        path: PathBuf,
+        /// What the file holds (`RGB`, `RGBA`, …).
+        found: String,
+        /// The channels asked for.
+        expected: usize,
+    },
     /// A class folder holds no images.
     #[error("class folder {0} contains no images ({exts})", exts = IMAGE_EXTENSIONS.join(", "))]
     EmptyClass(PathBuf),
@@ -105,6 +118,32 @@ pub struct LoadOptions {
     pub workers: usize,
     /// Error or skip on undecodable files.
     pub on_bad_image: BadImagePolicy,
+    /// Channels of the decoded samples: 3 (RGB; grayscale images are converted, as
+    /// torchvision's `ImageFolder` does) or 1 (grayscale images only: a colour image is an
+    /// error naming it).
+    pub channels: usize,
+    /// Decodes validation images with this transform (timm's eval resize and centre crop,
+    /// whose crop must be `image_size`) instead of the training resize.
+    ///
+    /// With `channels = 1` every file is decoded once more up front to find a colour one
+    /// before any work: a mixed folder fails naming the file rather than training on a
+    /// silently converted image.
+    pub val_transform: Option<kindling_finetune::EvalTransform>,
+}
+
+impl LoadOptions {
+    /// RGB samples at `image_size`, validation decoded as training.
+    pub fn rgb(image_size: u32, val_fraction: f64, seed: u64, workers: usize) -> Self {
+        Self {
+            image_size,
+            val_fraction,
+            seed,
+            workers,
+            on_bad_image: BadImagePolicy::Error,
+            channels: 3,
+            val_transform: None,
+        }
+    }
 }
 
 type Listing = Vec<(PathBuf, usize)>;
@@ -149,12 +188,26 @@ impl Dataset {
                 path: dir.to_path_buf(),
                 source: std::io::Error::other(e),
             })?;
-        let decode_all = |files: &Listing| -> Vec<Result<Sample, (PathBuf, String)>> {
+        if opts.channels == 1
+            && let Some((path, found)) = pool.install(|| {
+                train_files
+                    .par_iter()
+                    .chain(&val_files)
+                    .find_map_first(|(path, _)| colour_of(path).map(|c| (path.clone(), c)))
+            })
+        {
+            return Err(DataError::Channels {
+                path,
+                found,
+                expected: 1,
+            });
+        }
+        let decode_all = |files: &Listing, eval| -> Vec<Result<Sample, (PathBuf, String)>> {
             pool.install(|| {
                 files
                     .par_iter()
                     .map(|(path, label)| {
-                        decode(path, opts.image_size)
+                        decode(path, opts, eval)
                             .map(|pixels| Sample {
                                 pixels,
                                 label: *label,
@@ -178,8 +231,8 @@ impl Dataset {
             }
             Ok(samples)
         };
-        let train = keep(decode_all(&train_files))?;
-        let val = keep(decode_all(&val_files))?;
+        let train = keep(decode_all(&train_files, None))?;
+        let val = keep(decode_all(&val_files, opts.val_transform.as_ref()))?;
         Ok(Self {
             classes,
             train: Arc::new(train),
@@ -271,33 +324,76 @@ fn split(
     Ok((train, val))
 }
 
-/// Decodes `path` to RGB, resizes its shorter side to `size` and centre-crops `size × size`.
-fn decode(path: &Path, size: u32) -> Result<Vec<u8>, String> {
+/// The colour layout of a file whose header says it is not grayscale (`None` for
+/// grayscale and for files that cannot be read, which decoding reports).
+fn colour_of(path: &Path) -> Option<String> {
+    let img = image::ImageReader::open(path)
+        .ok()?
+        .with_guessed_format()
+        .ok()?
+        .decode()
+        .ok()?;
+    let colour = img.color();
+    (colour.channel_count() > 2).then(|| format!("{colour:?}"))
+}
+
+/// Decodes `path` to RGB (or grayscale, per `opts.channels`); then `eval`'s resize and crop,
+/// or a resize of the shorter side to `opts.image_size` and a centre crop.
+fn decode(
+    path: &Path,
+    opts: &LoadOptions,
+    eval: Option<&kindling_finetune::EvalTransform>,
+) -> Result<Vec<u8>, String> {
+    let size = opts.image_size;
     let img = image::ImageReader::open(path)
         .map_err(|e| e.to_string())?
         .with_guessed_format()
         .map_err(|e| e.to_string())?
         .decode()
         .map_err(|e| e.to_string())?;
-    // `into_rgb8` guarantees RGB order and converts grayscale, RGBA and 16-bit images.
-    let rgb = img.into_rgb8();
-    let (w, h) = rgb.dimensions();
-    if w == 0 || h == 0 {
+    if img.width() == 0 || img.height() == 0 {
         return Err("image has zero width or height".into());
     }
+    // `into_rgb8` guarantees RGB order and converts grayscale, RGBA and 16-bit images.
+    let (w, h) = (img.width(), img.height());
+    let (raw, channels) = match opts.channels {
+        1 => (img.into_luma8().into_raw(), 1),
+        _ => (img.into_rgb8().into_raw(), 3),
+    };
+    if let Some(eval) = eval {
+        let image =
+            ImageBuf::new(w as usize, h as usize, channels, raw).map_err(|e| e.to_string())?;
+        let out = eval.resize_and_crop(&image).map_err(|e| e.to_string())?;
+        return Ok(out.data().to_vec());
+    }
     if (w, h) == (size, size) {
-        return Ok(rgb.into_raw());
+        return Ok(raw);
     }
     let scale = size as f64 / w.min(h) as f64;
     let (nw, nh) = (
         ((w as f64 * scale).round() as u32).max(size),
         ((h as f64 * scale).round() as u32).max(size),
     );
-    let resized = image::imageops::resize(&rgb, nw, nh, FilterType::Triangle);
     let (x, y) = ((nw - size) / 2, (nh - size) / 2);
-    Ok(image::imageops::crop_imm(&resized, x, y, size, size)
-        .to_image()
-        .into_raw())
+    let crop = |resized: Vec<u8>| -> Vec<u8> {
+        let (nw, c, size) = (nw as usize, channels, size as usize);
+        let mut out = Vec::with_capacity(size * size * c);
+        for row in y as usize..y as usize + size {
+            let start = (row * nw + x as usize) * c;
+            out.extend_from_slice(&resized[start..start + size * c]);
+        }
+        out
+    };
+    Ok(match channels {
+        1 => {
+            let gray = image::GrayImage::from_raw(w, h, raw).ok_or("bad image buffer")?;
+            crop(image::imageops::resize(&gray, nw, nh, FilterType::Triangle).into_raw())
+        }
+        _ => {
+            let rgb = image::RgbImage::from_raw(w, h, raw).ok_or("bad image buffer")?;
+            crop(image::imageops::resize(&rgb, nw, nh, FilterType::Triangle).into_raw())
+        }
+    })
 }
 
 /// Per-channel normalisation applied to every image: `(x / 255 - mean) / std`.
@@ -310,14 +406,21 @@ pub const STD: [f32; 3] = [0.25, 0.25, 0.25];
 pub struct RgbSamples {
     samples: Arc<Vec<Sample>>,
     size: usize,
+    channels: usize,
 }
 
 impl RgbSamples {
     /// `size × size` RGB samples.
     pub fn new(samples: Arc<Vec<Sample>>, size: u32) -> Self {
+        Self::with_channels(samples, size, 3)
+    }
+
+    /// `size × size` samples of `channels` interleaved channels (1 for grayscale).
+    pub fn with_channels(samples: Arc<Vec<Sample>>, size: u32, channels: usize) -> Self {
         Self {
             samples,
             size: size as usize,
+            channels,
         }
     }
 }
@@ -325,7 +428,8 @@ impl RgbSamples {
 impl burn::data::dataset::Dataset<kindling_augment::Sample> for RgbSamples {
     fn get(&self, index: usize) -> Result<kindling_augment::Sample, DatasetError> {
         let pixels = self.samples[index].pixels.clone();
-        let image = ImageBuf::new(self.size, self.size, 3, pixels).map_err(DatasetError::new)?;
+        let image = ImageBuf::new(self.size, self.size, self.channels, pixels)
+            .map_err(DatasetError::new)?;
         Ok(kindling_augment::Sample::new(Image::U8(image)))
     }
     fn len(&self) -> usize {
@@ -338,13 +442,7 @@ mod tests {
     use super::*;
 
     fn opts() -> LoadOptions {
-        LoadOptions {
-            image_size: 8,
-            val_fraction: 0.25,
-            seed: 1,
-            workers: 2,
-            on_bad_image: BadImagePolicy::Error,
-        }
+        LoadOptions::rgb(8, 0.25, 1, 2)
     }
 
     fn folder(classes: &[(&str, usize)]) -> tempfile::TempDir {
@@ -403,6 +501,49 @@ mod tests {
         assert_eq!(ds.skipped.len(), 1);
         assert_eq!(ds.skipped[0].0, bad);
         assert_eq!(ds.train.len() + ds.val.len(), 6);
+    }
+
+    #[test]
+    fn one_channel_takes_grayscale_and_names_a_colour_image() {
+        let dir = folder(&[("a", 3), ("b", 3)]);
+        let gray = LoadOptions {
+            channels: 1,
+            ..opts()
+        };
+        let ds = Dataset::load(dir.path(), &gray).unwrap_err().to_string();
+        assert!(ds.contains("Rgb8") && ds.contains("--in-chans"), "{ds}");
+        let dir = tempfile::tempdir().unwrap();
+        for class in ["a", "b"] {
+            std::fs::create_dir_all(dir.path().join(class)).unwrap();
+            for i in 0..2u8 {
+                image::GrayImage::from_pixel(8, 8, image::Luma([40 * i + 10]))
+                    .save(dir.path().join(class).join(format!("{i}.png")))
+                    .unwrap();
+            }
+        }
+        let ds = Dataset::load(dir.path(), &gray).unwrap();
+        assert!(ds.train.iter().all(|s| s.pixels.len() == 64));
+    }
+
+    #[test]
+    fn the_eval_transform_decodes_validation_images() {
+        let dir = folder(&[("a", 4), ("b", 4)]);
+        let eval = kindling_finetune::EvalTransform::new(
+            8,
+            0.5,
+            kindling_finetune::Interpolation::Bilinear,
+            [0.5; 3],
+            [0.5; 3],
+        );
+        let ds = Dataset::load(
+            dir.path(),
+            &LoadOptions {
+                val_transform: Some(eval),
+                ..opts()
+            },
+        )
+        .unwrap();
+        assert!(ds.val.iter().all(|s| s.pixels.len() == 8 * 8 * 3));
     }
 
     #[test]

@@ -18,6 +18,20 @@ use rayon::prelude::*;
 /// The classes, in label order.
 pub const SHAPES: [&str; 5] = ["circle", "square", "triangle", "plus", "ring"];
 
+/// Five more shapes, drawn the same way, for a task the first five do not contain (the
+/// finetune task's target): shape ids 5–9 of [`render`].
+pub const OTHER_SHAPES: [&str; 5] = ["star", "crescent", "bar", "frame", "tee"];
+
+/// The name of shape id `shape` (0–4: [`SHAPES`], 5–9: [`OTHER_SHAPES`]).
+pub fn shape_name(shape: usize) -> &'static str {
+    SHAPES
+        .iter()
+        .chain(&OTHER_SHAPES)
+        .nth(shape)
+        .copied()
+        .unwrap_or("shape")
+}
+
 /// An RNG for one item, independent of every other item (and so of scheduling).
 pub fn item_rng(seed: u64, stream: u64, index: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -26,7 +40,8 @@ pub fn item_rng(seed: u64, stream: u64, index: u64) -> ChaCha8Rng {
     rng
 }
 
-/// Renders image `index` of class `class` (an index into [`SHAPES`]) at `size`×`size`.
+/// Renders image `index` of shape id `class` (an index into [`SHAPES`], then
+/// [`OTHER_SHAPES`]) at `size`×`size`.
 pub fn render(seed: u64, class: usize, index: u64, size: u32) -> RgbImage {
     let mut rng = item_rng(seed, 1 + class as u64, index);
     let s = size as f32;
@@ -75,10 +90,20 @@ fn inside(class: usize, u: f32, v: f32) -> bool {
         // Equilateral triangle with circumradius 1: vertices at (0, 1) and (±0.866, -0.5).
         2 => v >= -0.5 && v <= 1.0 - 3f32.sqrt() * u.abs(),
         3 => (u.abs() <= 0.3 && v.abs() <= 1.0) || (v.abs() <= 0.3 && u.abs() <= 1.0),
-        _ => {
+        4 => {
             let r2 = u * u + v * v;
             (0.36..=1.0).contains(&r2)
         }
+        // Five-pointed star: the radius limit runs from 0.45 between the points to 1 at them.
+        5 => {
+            let sector = std::f32::consts::TAU / 5.0;
+            let f = (v.atan2(u).rem_euclid(sector) / sector - 0.5).abs() * 2.0;
+            (u * u + v * v).sqrt() <= 0.45 + 0.55 * f
+        }
+        6 => u * u + v * v <= 1.0 && (u - 0.5) * (u - 0.5) + v * v > 0.64,
+        7 => u.abs() <= 1.0 && v.abs() <= 0.3,
+        8 => (0.5..=0.9).contains(&u.abs().max(v.abs())),
+        _ => ((0.5..=1.0).contains(&v) && u.abs() <= 0.9) || (u.abs() <= 0.25 && v.abs() <= 1.0),
     }
 }
 
@@ -103,21 +128,36 @@ pub fn write_image_folder(
     per_class: usize,
     size: u32,
 ) -> std::io::Result<PathBuf> {
+    write_shapes(dir, seed, &[0, 1, 2, 3, 4], 0..per_class, size)
+}
+
+/// Writes images `indices` of each shape id in `shapes` as `dir/<name>/<index>.png`, unless a
+/// complete copy made with the same parameters is already there. Returns `dir`.
+pub fn write_shapes(
+    dir: &Path,
+    seed: u64,
+    shapes: &[usize],
+    indices: std::ops::Range<usize>,
+    size: u32,
+) -> std::io::Result<PathBuf> {
     let stamp = dir.join("DATASET.txt");
-    let description =
-        format!("kindling synthetic shapes: seed={seed} per_class={per_class} size={size}\n");
+    let description = format!(
+        "kindling synthetic shapes: seed={seed} shapes={shapes:?} indices={indices:?} \
+         size={size}\n"
+    );
     if std::fs::read_to_string(&stamp).is_ok_and(|s| s == description) {
         return Ok(dir.to_path_buf());
     }
-    let jobs: Vec<(usize, usize)> = (0..SHAPES.len())
-        .flat_map(|c| (0..per_class).map(move |i| (c, i)))
+    let jobs: Vec<(usize, usize)> = shapes
+        .iter()
+        .flat_map(|&c| indices.clone().map(move |i| (c, i)))
         .collect();
-    for shape in SHAPES {
-        std::fs::create_dir_all(dir.join(shape))?;
+    for &shape in shapes {
+        std::fs::create_dir_all(dir.join(shape_name(shape)))?;
     }
     jobs.par_iter().try_for_each(|&(class, index)| {
         let img = render(seed, class, index as u64, size);
-        let path = dir.join(SHAPES[class]).join(format!("{index:05}.png"));
+        let path = dir.join(shape_name(class)).join(format!("{index:05}.png"));
         img.save(&path).map_err(std::io::Error::other)
     })?;
     // The stamp is written last: an interrupted generation is redone, never half-used.
@@ -140,7 +180,7 @@ mod tests {
 
     #[test]
     fn every_shape_covers_a_reasonable_area() {
-        for (class, name) in SHAPES.iter().enumerate() {
+        for (class, name) in SHAPES.iter().chain(&OTHER_SHAPES).enumerate() {
             let n = 64;
             let inside_count = (0..n * n)
                 .filter(|i| {

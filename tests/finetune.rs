@@ -1,0 +1,183 @@
+//! `cargo xtask train finetune` end to end on Flex with a zoo model: weights from a file,
+//! frozen layers and gradual unfreezing, group learning rates, resume, the fine-tuned weights
+//! loaded back by `zoo predict`, and the bad inputs the issue lists.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use common::{run, run_ok, xtask};
+use kindling::finetune::weights::read_file;
+
+/// Three shape classes, 8 images each at 16², as an ImageFolder tree.
+fn data(dir: &Path) {
+    kindling_train::tasks::classify::synth::write_shapes(dir, 5, &[0, 1, 2], 0..8, 16).unwrap();
+}
+
+/// `train finetune` of resnet18 at 16² for one epoch on `data`; `extra` may override the
+/// model and the epochs.
+fn finetune(data: &Path, out: &Path, extra: &[&str]) -> std::process::Command {
+    let mut cmd = xtask();
+    cmd.args(["train", "finetune", "--image-size", "16"]);
+    for (flag, default) in [("--model", "resnet18"), ("--epochs", "1")] {
+        if !extra.contains(&flag) {
+            cmd.args([flag, default]);
+        }
+    }
+    // 18 training images: batches of 6, so no batch of 2 gives BatchNorm a degenerate
+    // variance (its gradient then explodes, in PyTorch as here).
+    cmd.args(["--batch-size", "6", "--data"])
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .args(extra);
+    cmd
+}
+
+/// Every tensor of a safetensors file, by PyTorch key.
+fn tensors(path: &Path) -> HashMap<String, Vec<f32>> {
+    read_file(path)
+        .unwrap()
+        .into_tensors()
+        .unwrap()
+        .into_iter()
+        .map(|(name, data)| (name, data.convert::<f32>().try_into_vec::<f32>().unwrap()))
+        .collect()
+}
+
+#[test]
+fn frozen_layers_stay_put_until_unfrozen_and_the_weights_load_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    data(&d);
+    // A first run makes the "pretrained" file.
+    let first = dir.path().join("first");
+    run_ok(&mut finetune(&d, &first, &[]));
+    let pretrained = first.join("checkpoints/last.safetensors");
+    let start = tensors(&pretrained);
+
+    let out = dir.path().join("ft");
+    let p = pretrained.to_str().unwrap();
+    let frozen = [
+        "--pretrained",
+        p,
+        "--freeze",
+        "layer1",
+        "--freeze",
+        "conv1",
+        "--freeze",
+        "bn1",
+        "--unfreeze-after",
+        "1",
+        "--lr-backbone",
+        "0.001",
+    ];
+    let (_, err) = run_ok(&mut finetune(&d, &out, &frozen));
+    assert!(err.contains("weights from"), "{err}");
+    // conv1 (64 × 3 × 7 × 7), bn1 (2 × 64) and layer1 (4 × (64 × 64 × 9 + 128)) are frozen;
+    // the rest of resnet18 with a 3-class head trains.
+    let frozen_count = 9408 + 128 + 147968;
+    assert!(
+        err.contains(&format!("{frozen_count} frozen parameters")),
+        "{err}"
+    );
+    let after_one = tensors(&out.join("checkpoints/last.safetensors"));
+    for key in [
+        "conv1.weight",
+        "layer1.0.conv1.weight",
+        "bn1.running_mean",
+        "layer1.1.bn2.bias",
+    ] {
+        assert_eq!(after_one[key], start[key], "{key} is frozen in epoch 1");
+    }
+    for key in [
+        "layer2.0.conv1.weight",
+        "fc.weight",
+        "layer3.0.bn1.running_var",
+    ] {
+        assert_ne!(after_one[key], start[key], "{key} trains in epoch 1");
+    }
+
+    // Epoch 2 (a resume raising the epochs) unfreezes them.
+    let resume = [&frozen[..], &["--epochs", "2", "--resume"]].concat();
+    let (_, err) = run_ok(&mut finetune(&d, &out, &resume));
+    assert!(err.contains("resuming"), "{err}");
+    assert!(
+        err.contains("(epoch 2): 11178051 trainable, 0 frozen"),
+        "{err}"
+    );
+    let after_two = tensors(&out.join("checkpoints/last.safetensors"));
+    for key in ["conv1.weight", "layer1.0.conv1.weight", "bn1.running_mean"] {
+        assert_ne!(after_two[key], after_one[key], "{key} trains in epoch 2");
+    }
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(
+        csv.starts_with("epoch,train_loss,train_accuracy,val_loss,val_accuracy"),
+        "{csv}"
+    );
+
+    // Resuming with another model is refused, naming the key.
+    let other = [
+        &frozen[..],
+        &["--epochs", "3", "--resume", "--model", "resnet34"],
+    ]
+    .concat();
+    let (ok, _, err) = run(&mut finetune(&d, &out, &other));
+    assert!(!ok);
+    assert!(
+        err.contains("finetune.model: \"resnet18\" → \"resnet34\""),
+        "{err}"
+    );
+
+    // `zoo predict` loads the fine-tuned weights with the run's class names.
+    let image = d.join("square/00000.png");
+    let (out_text, _) = run_ok(
+        xtask()
+            .args([
+                "zoo",
+                "predict",
+                "resnet18",
+                "--image-size",
+                "16",
+                "--weights",
+            ])
+            .arg(out.join("checkpoints/last.safetensors"))
+            .arg("--labels")
+            .arg(out.join("classes.txt"))
+            .arg("--image")
+            .arg(&image),
+    );
+    let lines: Vec<&str> = out_text.lines().collect();
+    assert_eq!(lines.len(), 3, "{out_text}");
+    for class in ["circle", "square", "triangle"] {
+        assert!(out_text.contains(class), "{out_text}");
+    }
+}
+
+#[test]
+fn bad_input_is_refused_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    data(&d);
+    let out = dir.path().join("out");
+    let cases: [(&[&str], &[&str]); 5] = [
+        (
+            &["--num-classes", "5"],
+            &["--num-classes 5", "3 class folders", "circle"],
+        ),
+        (&["--freeze", "*"], &["freezes all", "classifier `fc`"]),
+        (&["--freeze", "layer9"], &["layer9", "conv1.weight"]),
+        (&["--in-chans", "1"], &["Rgb8", "--in-chans", ".png"]),
+        (&["--model", "resnet19"], &["finetune.model", "resnet18"]),
+    ];
+    for (flags, needles) in cases {
+        let (ok, _, err) = run(&mut finetune(&d, &out, flags));
+        assert!(!ok, "{flags:?} must fail");
+        for needle in needles {
+            assert!(err.contains(needle), "{flags:?}: `{needle}` not in {err}");
+        }
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
