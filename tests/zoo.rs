@@ -59,3 +59,28 @@ fn bad_names_and_missing_weights_are_clear_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn import_onnx_writes_the_module_weights_and_readme() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/onnx/ch_ppocr_mobile_v2.0_cls_infer.onnx"
+    );
+    let (_, err) = run_ok(
+        xtask()
+            .args(["import-onnx", model, "--name", "cls", "--out"])
+            .arg(dir.path()),
+    );
+    assert!(err.contains("input  `x` float32 [?, 3, ?, ?]"), "{err}");
+    assert!(err.contains("removed the final `Softmax@0`"), "{err}");
+    for file in ["cls.rs", "cls.bpk", "README.md"] {
+        assert!(dir.path().join(file).is_file(), "{file} missing");
+    }
+    let (ok, _, err) = run(
+        xtask()
+            .args(["import-onnx", "no/such.onnx", "--out"])
+            .arg(dir.path()),
+    );
+    assert!(!ok && err.contains("no/such.onnx") && !err.contains("panicked"), "{err}");
+}

@@ -6,6 +6,7 @@ pub mod augment_grid;
 pub mod bench;
 pub mod check_losses;
 pub mod checks;
+pub mod import_onnx;
 pub mod lr;
 pub mod smoke;
 pub mod zoo;

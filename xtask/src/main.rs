@@ -14,6 +14,7 @@ use xtask::bench::losses::{self, LossBenchArgs};
 use xtask::bench::zoo::{self as zoo_bench, ZooBenchArgs};
 use xtask::check_losses::{self, CheckLossesArgs};
 use xtask::checks::{self, CheckGpuArgs, TestArgs};
+use xtask::import_onnx::{self, ImportOnnxArgs};
 use xtask::lr::{self, LrArgs};
 use xtask::smoke::{self, SmokeArgs};
 use xtask::zoo::{self, ZooCmd};
@@ -50,6 +51,8 @@ enum Cmd {
         #[command(subcommand)]
         what: ZooCmd,
     },
+    /// Import an ONNX model as a Burn module (source, weights, README)
+    ImportOnnx(ImportOnnxArgs),
     /// The project's tests: cargo fmt --check, clippy -D warnings, all tests, examples
     Test(TestArgs),
     /// Benchmarks against the Python references, side by side in one run
@@ -277,6 +280,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Test(args) => checks::test_all(&args),
+        Cmd::ImportOnnx(args) => import_onnx::run(&args),
         Cmd::Zoo { what } => zoo::run(&what),
         Cmd::Bench {
             what: Bench::Losses(args),

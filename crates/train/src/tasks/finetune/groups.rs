@@ -36,7 +36,15 @@ pub fn lr_groups(cfg: &FinetuneRun, classifier: &str, model: &ZooModel) -> Resul
     if c.lr_head.is_none() && c.lr_backbone.is_none() && c.layer_decay.is_none() {
         return Ok(Vec::new());
     }
+    // One group at the base rate is no group.
     let base = cfg.run.optimizer.lr;
+    if c.layer_decay.is_none()
+        && c.lr_head.is_none_or(|lr| lr == base)
+        && c.lr_backbone
+            .is_none_or(|lr| lr == c.lr_head.unwrap_or(base))
+    {
+        return Ok(Vec::new());
+    }
     let head_lr = c.lr_head.unwrap_or(base);
     let params: Vec<ParamInfo> = parameters(model)
         .into_iter()
@@ -107,6 +115,9 @@ mod tests {
         let mut cfg = FinetuneRun::default();
         cfg.run.optimizer.lr = 0.1;
         let total = parameters(&model).iter().filter(|p| !p.buffer).count();
+        cfg.finetune.lr_backbone = None;
+        assert!(lr_groups(&cfg, "fc", &model).unwrap().is_empty());
+        cfg.finetune.lr_backbone = Some(0.1);
         assert!(lr_groups(&cfg, "fc", &model).unwrap().is_empty());
 
         cfg.finetune.lr_backbone = Some(0.01);
