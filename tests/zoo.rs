@@ -77,10 +77,11 @@ fn import_onnx_writes_the_module_weights_and_readme() {
     for file in ["cls.rs", "cls.bpk", "README.md"] {
         assert!(dir.path().join(file).is_file(), "{file} missing");
     }
-    let (ok, _, err) = run(
-        xtask()
-            .args(["import-onnx", "no/such.onnx", "--out"])
-            .arg(dir.path()),
+    let (ok, _, err) = run(xtask()
+        .args(["import-onnx", "no/such.onnx", "--out"])
+        .arg(dir.path()));
+    assert!(
+        !ok && err.contains("no/such.onnx") && !err.contains("panicked"),
+        "{err}"
     );
-    assert!(!ok && err.contains("no/such.onnx") && !err.contains("panicked"), "{err}");
 }

@@ -26,6 +26,8 @@ pub use kindling_finetune as finetune;
 pub use kindling_losses as losses;
 /// The layers every Kindling model is built from (`kindling-nn`).
 pub use kindling_nn as nn;
+/// ONNX models as fine-tunable Burn modules (burn-onnx's code generator).
+pub use kindling_onnx as onnx;
 /// Mixed precision: loss scaling (`kindling-precision`).
 pub use kindling_precision as precision;
 /// Learning-rate schedules (`kindling-schedulers`).
