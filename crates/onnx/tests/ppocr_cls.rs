@@ -83,6 +83,7 @@ fn logits_and_probabilities_equal_onnxruntime() {
             .zip(&want)
             .map(|(g, w)| (*g as f64 - w).abs())
             .fold(0.0, f64::max);
+        eprintln!("{name}: max |diff| vs onnxruntime {worst:.1e}");
         assert!(worst <= 1e-4, "{name}: max |diff| {worst:e}");
     }
 }
@@ -209,6 +210,14 @@ impl Task for OnnxTask {
 
     fn train_step(&self, model: &Model, batch: &Batch) -> TrainResult<StepOutput> {
         self.core.train_step(|x| model.forward(x), batch)
+    }
+
+    fn evaluate(
+        &self,
+        model: &Model,
+        batches: &mut dyn Iterator<Item = TrainResult<Batch>>,
+    ) -> TrainResult<Vec<f64>> {
+        self.core.evaluate(|x| model.forward(x), batches)
     }
 
     fn after_epoch(&self, model: &Model, _: &History, _: &Path) -> TrainResult<()> {
