@@ -47,6 +47,9 @@ pub struct RunArgs {
     /// Resume from the last checkpoint in the output directory
     #[arg(long)]
     pub resume: bool,
+    /// Drop each epoch's last, incomplete training batch
+    #[arg(long)]
+    pub drop_last: bool,
     /// Optimizer
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerKind>,
@@ -86,6 +89,7 @@ pub const RUN_FLAG_KEYS: &[(&str, &str)] = &[
     ("dtype", "dtype"),
     ("out", "out"),
     ("resume", "resume"),
+    ("drop_last", "drop_last"),
     ("optimizer", "optimizer.name"),
     ("lr", "optimizer.lr"),
     ("momentum", "optimizer.momentum"),
@@ -121,6 +125,7 @@ impl RunArgs {
             .set(k("dtype"), self.dtype)
             .set(k("out"), self.out.clone())
             .switch(k("resume"), self.resume)
+            .switch(k("drop_last"), self.drop_last)
             .set(k("optimizer"), self.optimizer)
             .set(k("lr"), self.lr)
             .set(k("momentum"), self.momentum)

@@ -30,6 +30,9 @@ pub struct RunConfig {
     pub epochs: usize,
     /// Images per optimizer step.
     pub batch_size: usize,
+    /// Drop each epoch's last, incomplete training batch (PyTorch's `DataLoader(drop_last=True)`,
+    /// timm's training default): a batch of one or two gives BatchNorm a degenerate variance.
+    pub drop_last: bool,
     /// Threads that decode and prepare data. Results do not depend on it.
     pub workers: usize,
     /// Where to compute: flex, wgpu, vulkan, metal, cuda[:N], tch, tch-cuda[:N].
@@ -54,6 +57,7 @@ impl Default for RunConfig {
             seed: 42,
             epochs: 10,
             batch_size: 32,
+            drop_last: false,
             workers: 2,
             device: DeviceSpec::Flex,
             dtype: Precision::F32,

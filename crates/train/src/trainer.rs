@@ -286,6 +286,13 @@ impl<'a> Trainer<'a> {
             s.as_ref().map_or(cfg.optimizer.lr, |(_, s)| s.lr())
         };
         let n_train = data.train.len();
+        if cfg.drop_last && n_train < cfg.batch_size {
+            return Err(TrainError::Data(format!(
+                "drop_last with batch_size {} and {n_train} training samples leaves no batch; \
+                 lower --batch-size or leave --drop-last out",
+                cfg.batch_size
+            )));
+        }
         let mut stopped_early = false;
 
         'epochs: for epoch in resumed_from + 1..=cfg.epochs {
@@ -293,15 +300,19 @@ impl<'a> Trainer<'a> {
             // Every RNG stream is keyed by (seed, epoch): resuming at epoch e needs nothing else.
             device.seed(mix(cfg.seed, epoch as u64));
             train_batcher.set_epoch(epoch as u64);
+            let mut order = shuffled(n_train, cfg.seed, epoch as u64);
+            if cfg.drop_last {
+                order.truncate(n_train / cfg.batch_size * cfg.batch_size);
+            }
+            let steps = order.len().div_ceil(cfg.batch_size);
             let loader = EpochLoader::new(
                 &data.train,
-                shuffled(n_train, cfg.seed, epoch as u64),
+                order,
                 &train_batcher,
                 cfg.batch_size,
                 cfg.workers,
                 &train_device,
             );
-            let steps = n_train.div_ceil(cfg.batch_size);
             model = task.prepare_epoch(model, epoch)?;
             let groups = task.lr_groups(&model)?;
             let bar = progress_bar(steps, epoch, cfg.epochs);
@@ -469,7 +480,11 @@ impl<'a> Trainer<'a> {
             }
         }
 
-        let trained = n_train * history.rows.len();
+        let per_epoch = match cfg.drop_last {
+            true => n_train / cfg.batch_size * cfg.batch_size,
+            false => n_train,
+        };
+        let trained = per_epoch * history.rows.len();
         Ok(Summary {
             best: best.map(|(value, epoch)| Best {
                 metric: best_name,
