@@ -8,7 +8,8 @@
 //! `last`/`best` checkpoints, `--resume`, `metrics.csv` with the task's columns, PNG curves,
 //! progress bars, callbacks and a final [`Summary`].
 //!
-//! The built-in tasks live in [`tasks`]: `classify` and `segment`. `examples/train_custom.rs`
+//! The built-in tasks live in [`tasks`]: `classify`, `segment` and `finetune` (zoo models,
+//! with freezing, gradual unfreezing and head/backbone learning rates). `examples/train_custom.rs`
 //! trains a user's own module on a user's own dataset.
 
 mod callbacks;
