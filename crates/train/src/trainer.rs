@@ -286,7 +286,12 @@ impl<'a> Trainer<'a> {
             s.as_ref().map_or(cfg.optimizer.lr, |(_, s)| s.lr())
         };
         let n_train = data.train.len();
-        if cfg.drop_last && n_train < cfg.batch_size {
+        // Training samples per epoch: `drop_last` leaves out the incomplete last batch.
+        let per_epoch = match cfg.drop_last {
+            true => n_train / cfg.batch_size * cfg.batch_size,
+            false => n_train,
+        };
+        if per_epoch == 0 && n_train > 0 {
             return Err(TrainError::Data(format!(
                 "drop_last with batch_size {} and {n_train} training samples leaves no batch; \
                  lower --batch-size or leave --drop-last out",
@@ -301,9 +306,7 @@ impl<'a> Trainer<'a> {
             device.seed(mix(cfg.seed, epoch as u64));
             train_batcher.set_epoch(epoch as u64);
             let mut order = shuffled(n_train, cfg.seed, epoch as u64);
-            if cfg.drop_last {
-                order.truncate(n_train / cfg.batch_size * cfg.batch_size);
-            }
+            order.truncate(per_epoch);
             let steps = order.len().div_ceil(cfg.batch_size);
             let loader = EpochLoader::new(
                 &data.train,
@@ -480,10 +483,6 @@ impl<'a> Trainer<'a> {
             }
         }
 
-        let per_epoch = match cfg.drop_last {
-            true => n_train / cfg.batch_size * cfg.batch_size,
-            false => n_train,
-        };
         let trained = per_epoch * history.rows.len();
         Ok(Summary {
             best: best.map(|(value, epoch)| Best {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use burn::data::dataset::DatasetError;
+use image::DynamicImage;
 use image::imageops::FilterType;
 use kindling_augment::{Image, ImageBuf};
 use rand::SeedableRng;
@@ -124,10 +125,6 @@ pub struct LoadOptions {
     pub channels: usize,
     /// Decodes validation images with this transform (timm's eval resize and centre crop,
     /// whose crop must be `image_size`) instead of the training resize.
-    ///
-    /// With `channels = 1` every file is decoded once more up front to find a colour one
-    /// before any work: a mixed folder fails naming the file rather than training on a
-    /// silently converted image.
     pub val_transform: Option<kindling_finetune::EvalTransform>,
 }
 
@@ -188,21 +185,7 @@ impl Dataset {
                 path: dir.to_path_buf(),
                 source: std::io::Error::other(e),
             })?;
-        if opts.channels == 1
-            && let Some((path, found)) = pool.install(|| {
-                train_files
-                    .par_iter()
-                    .chain(&val_files)
-                    .find_map_first(|(path, _)| colour_of(path).map(|c| (path.clone(), c)))
-            })
-        {
-            return Err(DataError::Channels {
-                path,
-                found,
-                expected: 1,
-            });
-        }
-        let decode_all = |files: &Listing, eval| -> Vec<Result<Sample, (PathBuf, String)>> {
+        let decode_all = |files: &Listing, eval| -> Vec<Result<Sample, (PathBuf, Rejected)>> {
             pool.install(|| {
                 files
                     .par_iter()
@@ -218,12 +201,20 @@ impl Dataset {
             })
         };
         let mut skipped = Vec::new();
-        let mut keep = |results: Vec<Result<Sample, (PathBuf, String)>>| {
+        let mut keep = |results: Vec<Result<Sample, (PathBuf, Rejected)>>| {
             let mut samples = Vec::with_capacity(results.len());
             for r in results {
                 match r {
                     Ok(s) => samples.push(s),
-                    Err((path, reason)) => match opts.on_bad_image {
+                    // A colour image for a grayscale model is a setting mismatch, never skipped.
+                    Err((path, Rejected::Colour(found))) => {
+                        return Err(DataError::Channels {
+                            path,
+                            found,
+                            expected: 1,
+                        });
+                    }
+                    Err((path, Rejected::Undecodable(reason))) => match opts.on_bad_image {
                         BadImagePolicy::Error => return Err(DataError::BadImage { path, reason }),
                         BadImagePolicy::Skip => skipped.push((path, reason)),
                     },
@@ -324,17 +315,12 @@ fn split(
     Ok((train, val))
 }
 
-/// The colour layout of a file whose header says it is not grayscale (`None` for
-/// grayscale and for files that cannot be read, which decoding reports).
-fn colour_of(path: &Path) -> Option<String> {
-    let img = image::ImageReader::open(path)
-        .ok()?
-        .with_guessed_format()
-        .ok()?
-        .decode()
-        .ok()?;
-    let colour = img.color();
-    (colour.channel_count() > 2).then(|| format!("{colour:?}"))
+/// Why [`decode`] rejected a file.
+enum Rejected {
+    /// It cannot be read or decoded (the reason).
+    Undecodable(String),
+    /// It is a colour image (its layout) and the samples are grayscale.
+    Colour(String),
 }
 
 /// Decodes `path` to RGB (or grayscale, per `opts.channels`); then `eval`'s resize and crop,
@@ -343,57 +329,46 @@ fn decode(
     path: &Path,
     opts: &LoadOptions,
     eval: Option<&kindling_finetune::EvalTransform>,
-) -> Result<Vec<u8>, String> {
-    let size = opts.image_size;
+) -> Result<Vec<u8>, Rejected> {
+    let bad = |e: &dyn std::fmt::Display| Rejected::Undecodable(e.to_string());
     let img = image::ImageReader::open(path)
-        .map_err(|e| e.to_string())?
+        .map_err(|e| bad(&e))?
         .with_guessed_format()
-        .map_err(|e| e.to_string())?
+        .map_err(|e| bad(&e))?
         .decode()
-        .map_err(|e| e.to_string())?;
-    if img.width() == 0 || img.height() == 0 {
-        return Err("image has zero width or height".into());
+        .map_err(|e| bad(&e))?;
+    let (w, h) = (img.width(), img.height());
+    if w == 0 || h == 0 {
+        return Err(bad(&"image has zero width or height"));
     }
     // `into_rgb8` guarantees RGB order and converts grayscale, RGBA and 16-bit images.
-    let (w, h) = (img.width(), img.height());
-    let (raw, channels) = match opts.channels {
-        1 => (img.into_luma8().into_raw(), 1),
-        _ => (img.into_rgb8().into_raw(), 3),
+    let img = match opts.channels {
+        1 if img.color().channel_count() > 2 => {
+            return Err(Rejected::Colour(format!("{:?}", img.color())));
+        }
+        1 => DynamicImage::ImageLuma8(img.into_luma8()),
+        _ => DynamicImage::ImageRgb8(img.into_rgb8()),
     };
     if let Some(eval) = eval {
-        let image =
-            ImageBuf::new(w as usize, h as usize, channels, raw).map_err(|e| e.to_string())?;
-        let out = eval.resize_and_crop(&image).map_err(|e| e.to_string())?;
+        let channels = img.color().channel_count() as usize;
+        let image = ImageBuf::new(w as usize, h as usize, channels, img.into_bytes())
+            .map_err(|e| bad(&e))?;
+        let out = eval.resize_and_crop(&image).map_err(|e| bad(&e))?;
         return Ok(out.data().to_vec());
     }
+    let size = opts.image_size;
     if (w, h) == (size, size) {
-        return Ok(raw);
+        return Ok(img.into_bytes());
     }
     let scale = size as f64 / w.min(h) as f64;
     let (nw, nh) = (
         ((w as f64 * scale).round() as u32).max(size),
         ((h as f64 * scale).round() as u32).max(size),
     );
-    let (x, y) = ((nw - size) / 2, (nh - size) / 2);
-    let crop = |resized: Vec<u8>| -> Vec<u8> {
-        let (nw, c, size) = (nw as usize, channels, size as usize);
-        let mut out = Vec::with_capacity(size * size * c);
-        for row in y as usize..y as usize + size {
-            let start = (row * nw + x as usize) * c;
-            out.extend_from_slice(&resized[start..start + size * c]);
-        }
-        out
-    };
-    Ok(match channels {
-        1 => {
-            let gray = image::GrayImage::from_raw(w, h, raw).ok_or("bad image buffer")?;
-            crop(image::imageops::resize(&gray, nw, nh, FilterType::Triangle).into_raw())
-        }
-        _ => {
-            let rgb = image::RgbImage::from_raw(w, h, raw).ok_or("bad image buffer")?;
-            crop(image::imageops::resize(&rgb, nw, nh, FilterType::Triangle).into_raw())
-        }
-    })
+    let resized = img.resize_exact(nw, nh, FilterType::Triangle);
+    Ok(resized
+        .crop_imm((nw - size) / 2, (nh - size) / 2, size, size)
+        .into_bytes())
 }
 
 /// Per-channel normalisation applied to every image: `(x / 255 - mean) / std`.

@@ -33,19 +33,12 @@ fn stage(path: &str) -> String {
 /// The groups for `cfg` (empty when no group rate is set: everything at the scheduled rate).
 pub fn lr_groups(cfg: &FinetuneRun, classifier: &str, model: &ZooModel) -> Result<Vec<LrGroup>> {
     let c = &cfg.finetune;
-    if c.lr_head.is_none() && c.lr_backbone.is_none() && c.layer_decay.is_none() {
-        return Ok(Vec::new());
-    }
-    // One group at the base rate is no group.
     let base = cfg.run.optimizer.lr;
-    if c.layer_decay.is_none()
-        && c.lr_head.is_none_or(|lr| lr == base)
-        && c.lr_backbone
-            .is_none_or(|lr| lr == c.lr_head.unwrap_or(base))
-    {
+    let head_lr = c.lr_head.unwrap_or(base);
+    // Everything at the base rate is no group.
+    if c.layer_decay.is_none() && head_lr == base && c.lr_backbone.unwrap_or(head_lr) == base {
         return Ok(Vec::new());
     }
-    let head_lr = c.lr_head.unwrap_or(base);
     let params: Vec<ParamInfo> = parameters(model)
         .into_iter()
         .filter(|p| !p.buffer)

@@ -198,8 +198,10 @@ impl Task for FinetuneTask {
             );
         }
         if !c.freeze.is_empty() {
-            let frozen = freeze::freeze(model.clone(), &self.patterns()).map_err(zoo)?;
-            let counts = param_counts(&frozen);
+            // Frozen as in epoch 1 (`prepare_epoch` sets the state of every epoch), so that a
+            // pattern set that leaves nothing to train fails before any data is loaded.
+            let model = freeze::freeze(model, &self.patterns()).map_err(zoo)?;
+            let counts = param_counts(&model);
             if counts.trainable == 0 {
                 return Err(TrainError::Task(format!(
                     "--freeze {} freezes all {} parameters of {}: nothing would train; leave \
@@ -210,6 +212,7 @@ impl Task for FinetuneTask {
                     self.entry.classifier
                 )));
             }
+            return Ok(model);
         }
         Ok(model)
     }
