@@ -1,6 +1,7 @@
 //! `cargo xtask train finetune` end to end on Flex with a zoo model: weights from a file,
 //! frozen layers and gradual unfreezing, group learning rates, resume, the fine-tuned weights
-//! loaded back by `zoo predict`, and the bad inputs the issue lists.
+//! loaded back by `zoo predict`, and the bad inputs the issue lists; and with `--onnx` on a
+//! real imported model (PaddleOCR's classifier from rapidocr-onnxruntime 1.4.4).
 
 mod common;
 
@@ -205,4 +206,93 @@ fn bad_input_is_refused_before_training() {
         }
         assert!(!err.contains("panicked"), "{err}");
     }
+}
+
+/// The metrics.csv column `name`, as numbers.
+fn column(csv: &Path, name: &str) -> Vec<f64> {
+    let text = std::fs::read_to_string(csv).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let at = header.iter().position(|h| *h == name).unwrap();
+    lines
+        .map(|l| l.split(',').nth(at).unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn an_imported_onnx_model_fine_tunes_and_continues_from_its_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    let onnx = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/onnx/ch_ppocr_mobile_v2.0_cls_infer.onnx");
+    run_ok(
+        xtask()
+            .arg("import-onnx")
+            .arg(&onnx)
+            .arg("--out")
+            .arg(&model),
+    );
+    let d = dir.path().join("data");
+    data(&d);
+    let finetune_onnx = |out: &Path, extra: &[&str]| {
+        let mut cmd = xtask();
+        cmd.args(["train", "finetune", "--onnx"])
+            .arg(&model)
+            .arg("--data")
+            .arg(&d)
+            .arg("--out")
+            .arg(out)
+            // PaddleOCR's preprocessing; 48 is its crops' height (at 32 it pools to nothing).
+            .args([
+                "--image-size",
+                "48",
+                "--mean",
+                "0.5,0.5,0.5",
+                "--std",
+                "0.5,0.5,0.5",
+            ])
+            .args(["--lr", "0.05", "--lr-backbone", "0.01", "--batch-size", "6"])
+            .args(extra);
+        cmd
+    };
+    let first = dir.path().join("first");
+    let (_, err) = run_ok(&mut finetune_onnx(&first, &["--epochs", "5"]));
+    assert!(
+        err.contains("classifier `submodule4.linear1`") && err.contains("fresh for 3 classes"),
+        "{err}"
+    );
+    let loss = column(&first.join("metrics.csv"), "train_loss");
+    assert!(loss[4] < 0.6 * loss[0], "training loss {loss:?}");
+    assert!(first.join("checkpoints/best.bpk").is_file());
+    assert!(first.join("classes.txt").is_file());
+    let weights = first.join("checkpoints/last.bpk");
+    assert!(err.contains("--pretrained"), "{err}");
+
+    // Continuing from the last epoch's file (its 3-class head loads as it is).
+    let second = dir.path().join("second");
+    let (_, err) = run_ok(finetune_onnx(&second, &["--epochs", "1", "--pretrained"]).arg(&weights));
+    assert!(!err.contains("fresh for"), "{err}");
+    let resumed = column(&second.join("metrics.csv"), "train_loss");
+    assert!(resumed[0] < 0.8 * loss[0], "{resumed:?} vs {loss:?}");
+
+    // Bad input: a size the graph pools to nothing, no import, an import plus a zoo name.
+    let (ok, _, err) = run(&mut finetune_onnx(
+        &dir.path().join("small"),
+        &["--image-size", "32"],
+    ));
+    assert!(
+        !ok && err.contains("--image-size") && !err.contains("panicked"),
+        "{err}"
+    );
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut cmd = xtask();
+    cmd.args(["train", "finetune", "--onnx"]).arg(&empty);
+    let (ok, _, err) = run(&mut cmd);
+    assert!(!ok && err.contains("import-onnx"), "{err}");
+    let mut cmd = xtask();
+    cmd.args(["train", "finetune", "--model", "vgg11", "--onnx"])
+        .arg(&model);
+    let (ok, _, err) = run(&mut cmd);
+    assert!(!ok && err.contains("finetune.onnx"), "{err}");
 }

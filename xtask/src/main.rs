@@ -7,16 +7,17 @@ use kindling::{RUN_FLAG_KEYS, document_defaults};
 use kindling_train::tasks::classify::{self, CLASSIFY_FLAG_KEYS, ClassifyArgs, ClassifyRun};
 use kindling_train::tasks::finetune::{self, FINETUNE_FLAG_KEYS, FinetuneArgs, FinetuneRun};
 use kindling_train::tasks::segment::{self, SEGMENT_FLAG_KEYS, SegmentArgs, SegmentRun};
-use kindling_train::{Control, Summary, Trainer};
 use xtask::augment_grid::{self, GridArgs};
 use xtask::bench::augment::{self as augment_bench, AugmentBenchArgs};
 use xtask::bench::losses::{self, LossBenchArgs};
 use xtask::bench::zoo::{self as zoo_bench, ZooBenchArgs};
 use xtask::check_losses::{self, CheckLossesArgs};
 use xtask::checks::{self, CheckGpuArgs, TestArgs};
+use xtask::finetune_onnx;
 use xtask::import_onnx::{self, ImportOnnxArgs};
 use xtask::lr::{self, LrArgs};
 use xtask::smoke::{self, SmokeArgs};
+use xtask::train_cli::{self, TestHooks, describe, print_summary};
 use xtask::zoo::{self, ZooCmd};
 
 /// Kindling's task runner.
@@ -96,31 +97,6 @@ enum Task {
         #[command(flatten)]
         test: TestHooks,
     },
-}
-
-/// Hooks for the integration tests, hidden from `--help`.
-#[derive(Debug, Clone, Default, clap::Args)]
-struct TestHooks {
-    /// After writing this epoch's checkpoint, stop making progress (sleep) so that a test
-    /// can kill the process at a known point
-    #[arg(long, hide = true, value_name = "EPOCH")]
-    hang_after_epoch: Option<usize>,
-}
-
-impl TestHooks {
-    /// A trainer for `run` with these hooks installed as callbacks.
-    fn trainer<'a>(&self, run: kindling::RunConfig) -> Trainer<'a> {
-        let hang = self.hang_after_epoch;
-        Trainer::new(run).on_epoch_end(move |info| {
-            if hang == Some(info.epoch) {
-                eprintln!("--hang-after-epoch {}: waiting to be killed", info.epoch);
-                loop {
-                    std::thread::sleep(std::time::Duration::from_secs(3600));
-                }
-            }
-            Control::Continue
-        })
-    }
 }
 
 fn main() -> ExitCode {
@@ -210,42 +186,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 print!("{}", kindling::to_toml_string(&cfg)?);
                 return Ok(());
             }
+            if cfg.finetune.onnx.is_some() {
+                let status = finetune_onnx::delegate(&cfg)?;
+                if !status.success() {
+                    // The runner printed its error.
+                    std::process::exit(status.code().unwrap_or(1));
+                }
+                return Ok(());
+            }
             let outcome = finetune::run(&cfg, |run| test.trainer(run))?;
-            print_summary(&outcome.summary);
-            if let Some(counts) = outcome.task.counts() {
-                eprintln!("  parameters: {counts}");
-            }
-            let best = |s: &Summary| s.best.as_ref().map_or(f64::NAN, |b| b.value);
-            if let Some(source) = &outcome.source {
-                eprintln!(
-                    "  source pretraining: best val_accuracy {:.4} ({:.1}s)",
-                    best(source),
-                    source.wall_seconds
-                );
-            }
-            if let Some(scratch) = &outcome.scratch {
-                eprintln!(
-                    "  target, fine-tuned: best val_accuracy {:.4} ({:.1}s)",
-                    best(&outcome.summary),
-                    outcome.summary.wall_seconds
-                );
-                eprintln!(
-                    "  target, from scratch: best val_accuracy {:.4} ({:.1}s)",
-                    best(scratch),
-                    scratch.wall_seconds
-                );
-            }
-            let c = &cfg.finetune;
-            eprintln!("  weights: {}", outcome.weights.display());
-            eprintln!(
-                "  predict: cargo xtask zoo predict {} --weights {} --labels {} --image-size {} \
-                 --image IMAGE",
-                c.model,
-                outcome.weights.display(),
-                cfg.run.out.join(finetune::CLASSES_FILE).display(),
-                c.image_size
-            );
-            eprintln!("  metrics: {}", cfg.run.out.join("metrics.csv").display());
+            train_cli::print_finetune(&cfg, &outcome);
             Ok(())
         }
         Cmd::Smoke(args) => {
@@ -292,58 +242,4 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             what: Bench::Zoo(args),
         } => zoo_bench::run(&args),
     }
-}
-
-/// The end-of-run summary every task prints.
-fn print_summary(summary: &Summary) {
-    eprintln!();
-    eprintln!("summary");
-    if let Some(best) = &summary.best {
-        eprintln!(
-            "  best {}: {:.4} (epoch {})",
-            best.metric, best.value, best.epoch
-        );
-    }
-    if let Some(last) = summary.history.rows.last() {
-        let values: Vec<String> = summary
-            .history
-            .columns
-            .iter()
-            .zip(&last.values)
-            .map(|(name, v)| format!("{name} {v:.4}"))
-            .collect();
-        eprintln!("  final: {}", values.join(", "));
-    }
-    eprintln!(
-        "  wall time: {:.1}s{}{}",
-        summary.wall_seconds,
-        match summary.resumed_from {
-            0 => String::new(),
-            e => format!(" (resumed after epoch {e})"),
-        },
-        if summary.stopped_early {
-            " (stopped early)"
-        } else {
-            ""
-        }
-    );
-    eprintln!("  throughput: {:.0} train images/s", summary.images_per_sec);
-    eprintln!("  checkpoint: {}", summary.checkpoint.display());
-    eprintln!("  best checkpoint: {}", summary.best_checkpoint.display());
-}
-
-/// The error and its causes on one line, leaving out a cause whose text its parent already
-/// shows (library errors often print their source: "cannot read X: No such file").
-fn describe(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            if !out.is_empty() {
-                out.push_str(": ");
-            }
-            out.push_str(&text);
-        }
-    }
-    out
 }

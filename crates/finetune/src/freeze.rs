@@ -26,6 +26,10 @@ pub struct ParamInfo {
     pub id: ParamId,
     /// Number of values.
     pub numel: usize,
+    /// Its shape (`[out, in]` for Burn's `Linear` weight, `[out, in, kh, kw]` for a conv).
+    pub shape: Vec<usize>,
+    /// The layer type it belongs to (`Linear`, `Conv2d`, `BatchNorm`), when it is a struct's.
+    pub layer: Option<String>,
     /// Whether it receives gradients (meaningful on an autodiff device).
     pub trainable: bool,
     /// A buffer (BatchNorm's running statistics), not a parameter.
@@ -124,11 +128,18 @@ impl ModuleVisitor for Lister {
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let path = self.stack.path();
+        let shape = param.lazy_shape();
+        let layer = self
+            .stack
+            .container()
+            .and_then(|c| c.strip_prefix("Struct:"));
         self.params.push(ParamInfo {
             buffer: path.ends_with("running_mean") || path.ends_with("running_var"),
             path,
             id: param.id,
-            numel: param.lazy_shape().num_elements(),
+            numel: shape.num_elements(),
+            shape: shape.to_vec(),
+            layer: layer.map(str::to_string),
             trainable: param.val().is_require_grad(),
         });
     }

@@ -167,6 +167,56 @@ pub fn adapt_first_conv<M: Module>(
     }
 }
 
+/// A layer of a module as [`linear_and_conv_layers`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layer {
+    /// Its module path (`submodule4.linear1`, `conv1`).
+    pub path: String,
+    /// `Linear` or `Conv2d`.
+    pub kind: String,
+    /// Its weight's shape (Burn's: `[in, out]` for `Linear`, `[out, in, kh, kw]` for a conv).
+    pub weight: Vec<usize>,
+}
+
+impl Layer {
+    /// Outputs (`Linear`) or output channels (conv).
+    pub fn outputs(&self) -> usize {
+        match self.kind.as_str() {
+            "Linear" => self.weight.get(1).copied().unwrap_or(0),
+            _ => self.weight.first().copied().unwrap_or(0),
+        }
+    }
+
+    /// Inputs (`Linear`) or input channels per group (conv).
+    pub fn inputs(&self) -> usize {
+        match self.kind.as_str() {
+            "Linear" => self.weight.first().copied().unwrap_or(0),
+            _ => self.weight.get(1).copied().unwrap_or(0),
+        }
+    }
+}
+
+/// The `Linear` and `Conv2d` layers of `module` in module order: where a module that is not
+/// in the zoo (an ONNX import, a user's own) has its classifier (usually the last) and its
+/// stem (the first conv).
+pub fn linear_and_conv_layers<M: Module>(module: &M) -> Vec<Layer> {
+    parameters(module)
+        .into_iter()
+        .filter_map(|p| {
+            let kind = p.layer?;
+            let path = p.path.strip_suffix(".weight")?.to_string();
+            let rank = if kind == "Linear" { 2 } else { 4 };
+            (matches!(kind.as_str(), "Linear" | "Conv2d") && p.shape.len() == rank).then_some(
+                Layer {
+                    path,
+                    kind,
+                    weight: p.shape,
+                },
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,6 +243,12 @@ mod tests {
         let (net, changed) = adapt_first_conv(net, "stem", 1).unwrap();
         assert_eq!(changed, ["stem.weight"]);
         assert_eq!(net.stem.weight.dims(), [4, 1, 3, 3]);
+        let layers = linear_and_conv_layers(&net);
+        let found: Vec<(&str, &str, usize, usize)> = layers
+            .iter()
+            .map(|l| (l.path.as_str(), l.kind.as_str(), l.inputs(), l.outputs()))
+            .collect();
+        assert_eq!(found, [("stem", "Conv2d", 1, 4), ("head", "Linear", 4, 3)]);
         let err = replace_classifier(net, "fc", 3).unwrap_err().to_string();
         assert!(
             err.contains("no layer at 'fc'") && err.contains("head.weight"),

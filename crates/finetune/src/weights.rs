@@ -507,9 +507,9 @@ pub fn save_safetensors(model: &ZooModel, path: &Path) -> Result<(), FinetuneErr
     })
 }
 
-/// Saves `model` in Burn's native `.bpk` format (atomically), keyed by module path without
-/// the zoo's enum variants (as [`read_file`] expects).
-pub fn save_burnpack(model: &ZooModel, path: &Path) -> Result<(), FinetuneError> {
+/// Saves `model` (a zoo model, an ONNX import, any module) in Burn's native `.bpk` format
+/// (atomically), keyed by module path without enum variants (as [`read_file`] expects).
+pub fn save_burnpack<M: Module>(model: &M, path: &Path) -> Result<(), FinetuneError> {
     let _ = model.valid();
     write_atomic(path, |tmp| {
         // `BurnpackStore` has no option to leave enum variants out of the keys; its writer does.
@@ -519,6 +519,39 @@ pub fn save_burnpack(model: &ZooModel, path: &Path) -> Result<(), FinetuneError>
             .write_to_file(tmp)
             .map_err(|e| e.to_string())
     })
+}
+
+/// Loads a `.bpk` written by [`save_burnpack`] or by burn-onnx's importer into `model` (any
+/// module), strictly: a missing or corrupt file, missing tensors and mis-shaped ones are an
+/// error naming the file and the first ten problems.
+pub fn load_burnpack<M: Module>(model: &mut M, path: &Path) -> Result<(), FinetuneError> {
+    let fail = |message: String| FinetuneError::ReadWeights {
+        path: path.to_path_buf(),
+        message,
+    };
+    if !path.is_file() {
+        return Err(fail("no such file".into()));
+    }
+    let mut store = BurnpackStore::from_file(path);
+    let result = model
+        .load_from(&mut store)
+        .map_err(|e| fail(e.to_string()))?;
+    let mut problems: Vec<String> = result.errors.iter().map(|e| e.to_string()).collect();
+    problems.extend(
+        result
+            .missing
+            .iter()
+            .map(|(key, _)| format!("missing {key}")),
+    );
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let total = problems.len();
+    problems.truncate(10);
+    if total > 10 {
+        problems.push(format!("… {} more", total - 10));
+    }
+    Err(fail(problems.join("; ")))
 }
 
 /// Loads a weights file into an existing model (strict unless `options` say otherwise).

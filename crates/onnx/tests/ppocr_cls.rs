@@ -65,11 +65,19 @@ fn logits_and_probabilities_equal_onnxruntime() {
     let device = Device::flex();
     let mut model = Model::new(&device);
     load_weights(&mut model, &done.weights).unwrap();
-    let shape = [2, 3, 48, 192];
-    let x = Tensor::<4>::from_data(TensorData::new(fill("input", &shape), shape), &device);
-    let logits = model.forward(x);
+    let run = |shape: [usize; 4]| {
+        let x = Tensor::<4>::from_data(TensorData::new(fill("input", &shape), shape), &device);
+        model.forward(x)
+    };
+    let logits = run([2, 3, 48, 192]);
     let probs = softmax(logits.clone(), 1);
-    for (name, got) in [("logits", logits), ("probs", probs)] {
+    // Square images, as `train finetune --onnx` feeds them.
+    let square = run([2, 3, 48, 48]);
+    for (name, got) in [
+        ("logits", logits),
+        ("probs", probs),
+        ("logits_square", square),
+    ] {
         let got: Vec<f32> = got.into_data().try_to_vec().unwrap();
         let want: Vec<f64> = expected[name]
             .as_array()
@@ -268,4 +276,58 @@ fn an_imported_model_fine_tunes_with_the_trainer() {
         assert_eq!(head.len(), 200 * 3);
     }
     assert_ne!(seen[0].1, seen[3].1, "the head trains");
+}
+
+/// What `train finetune --onnx` builds: the importer's weights, a fresh head found by walking
+/// the module, a grayscale stem; a size at which the graph pools to nothing is refused; the
+/// saved fine-tuned weights load back with their new head and stem.
+#[test]
+fn the_imported_source_builds_saves_and_reloads_a_fine_tuned_model() {
+    use kindling_train::tasks::finetune::{FinetuneRun, Imported, ModelSource, PretrainedSpec};
+    let dir = tempfile::tempdir().unwrap();
+    let done = imported(dir.path());
+    let source = Imported::new("ppocr_cls", done.weights.clone(), Model::new, |m, x| {
+        m.forward(x)
+    })
+    .unwrap();
+    assert_eq!(source.classifier(), HEAD);
+    let device = Device::flex();
+    let mut cfg = FinetuneRun::default().finetune;
+    cfg.image_size = 32;
+    let err = source.build(&cfg, 5, &device).err().unwrap().to_string();
+    assert!(
+        err.contains("32×32") && err.contains("--image-size"),
+        "{err}"
+    );
+    cfg.image_size = 48;
+    cfg.in_chans = 1;
+    let model = source.build(&cfg, 5, &device).unwrap();
+    let x = Tensor::<4>::ones([1, 1, 48, 48], &device);
+    let logits = source.forward(&model, x.clone());
+    assert_eq!(logits.dims(), [1, 5]);
+    // The grey stem sees a grey image as the RGB stem saw it repeated over three channels.
+    let mut rgb = Model::new(&device);
+    load_weights(&mut rgb, &done.weights).unwrap();
+    let first_conv = |m: &Model| values(m, FIRST_CONV);
+    let summed: Vec<f32> = first_conv(&rgb)
+        .chunks(9 * 3)
+        .flat_map(|filter| {
+            (0..9)
+                .map(|k| filter[k] + filter[9 + k] + filter[18 + k])
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let grey = first_conv(&model);
+    assert_eq!(grey.len(), summed.len());
+    assert!(grey.iter().zip(&summed).all(|(a, b)| (a - b).abs() < 1e-6));
+
+    let saved = dir.path().join("fine-tuned.bpk");
+    source.save(&model, &saved).unwrap();
+    cfg.pretrained = PretrainedSpec::File(saved);
+    let again = source.build(&cfg, 5, &device).unwrap();
+    let diff: f32 = (source.forward(&again, x.clone()) - logits)
+        .abs()
+        .max()
+        .into_scalar();
+    assert_eq!(diff, 0.0, "the reloaded model differs");
 }

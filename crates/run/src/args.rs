@@ -69,7 +69,7 @@ pub struct RunArgs {
     #[arg(long, allow_negative_numbers = true, value_parser = parse_number)]
     pub weight_decay: Option<f64>,
     /// Adam/AdamW betas, as two comma-separated numbers
-    #[arg(long, value_parser = parse_betas, value_name = "B1,B2")]
+    #[arg(long, value_parser = parse_numbers::<2>, value_name = "B1,B2")]
     pub betas: Option<[f64; 2]>,
     /// Adam/AdamW epsilon
     #[arg(long, allow_negative_numbers = true, value_parser = parse_number)]
@@ -166,15 +166,18 @@ pub fn parse_number(s: &str) -> Result<f64, String> {
     }
 }
 
-fn parse_betas(s: &str) -> Result<[f64; 2], String> {
+/// Parses `N` comma-separated finite numbers (`0.9,0.999`, `0.5,0.5,0.5`), for flags whose
+/// value is a fixed-size list.
+pub fn parse_numbers<const N: usize>(s: &str) -> Result<[f64; N], String> {
     let parts: Vec<&str> = s.split(',').map(str::trim).collect();
-    match parts[..] {
-        [a, b] => match (a.parse(), b.parse()) {
-            (Ok(a), Ok(b)) => Ok([a, b]),
-            _ => Err(format!("`{s}` is not two numbers")),
-        },
-        _ => Err(format!("expected two comma-separated numbers, got `{s}`")),
+    if parts.len() != N {
+        return Err(format!("expected {N} comma-separated numbers, got `{s}`"));
     }
+    let mut out = [0.0; N];
+    for (slot, part) in out.iter_mut().zip(parts) {
+        *slot = parse_number(part).map_err(|e| format!("`{s}`: {e}"))?;
+    }
+    Ok(out)
 }
 
 /// Appends `[default: …]` to the help of every flag in `table`, read from `defaults`.

@@ -19,7 +19,9 @@ mod fs;
 mod optim;
 mod schedule;
 
-pub use args::{RUN_FLAG_KEYS, RunArgs, document_defaults, flag_key, lookup, parse_number};
+pub use args::{
+    RUN_FLAG_KEYS, RunArgs, document_defaults, flag_key, lookup, parse_number, parse_numbers,
+};
 pub use burn::optim::ModuleOptimizer;
 pub use config::{
     OptimizerConfig, OptimizerKind, Overrides, RunConfig, Validate, did_you_mean, out_of_range,

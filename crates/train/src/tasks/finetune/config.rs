@@ -84,7 +84,11 @@ impl<'de> Deserialize<'de> for PretrainedSpec {
 pub struct FinetuneConfig {
     /// Zoo model name (`cargo xtask zoo list`).
     pub model: String,
-    /// Starting weights: `false`, `true` (the hub cache) or a file.
+    /// A directory written by `cargo xtask import-onnx` to fine-tune instead of a zoo model
+    /// (`model` then stays at its default).
+    pub onnx: Option<PathBuf>,
+    /// Starting weights: `false`, `true` (the hub cache) or a file. For an import: its own
+    /// weights unless a file (a `.bpk` an earlier run saved) is given.
     pub pretrained: PretrainedSpec,
     /// ImageFolder directory; unset = the synthetic source → target demonstration.
     pub data: Option<PathBuf>,
@@ -111,6 +115,13 @@ pub struct FinetuneConfig {
     pub val_fraction: f64,
     /// Training resolution; validation images get the model's eval transform at this size.
     pub image_size: u32,
+    /// The eval transform's centre-crop fraction; unset = the model's `pretrained_cfg`
+    /// (0.875 for an import).
+    pub crop_pct: Option<f64>,
+    /// Per-channel normalisation mean; unset = the model's (ImageNet's for an import).
+    pub mean: Option<[f64; 3]>,
+    /// Per-channel normalisation std; unset = the model's (ImageNet's for an import).
+    pub std: Option<[f64; 3]>,
     /// What to do with an undecodable image: `error` or `skip`.
     pub on_bad_image: BadImagePolicy,
     /// Augmentation pipeline file (.json, .yaml, .toml) for the training images.
@@ -125,6 +136,9 @@ pub struct FinetuneConfig {
     pub source_epochs: usize,
 }
 
+/// The zoo model fine-tuned when none is named.
+const DEFAULT_MODEL: &str = "resnet18";
+
 impl Default for FinetuneRun {
     fn default() -> Self {
         Self {
@@ -138,7 +152,8 @@ impl Default for FinetuneRun {
                 ..RunConfig::default()
             },
             finetune: FinetuneConfig {
-                model: "resnet18".into(),
+                model: DEFAULT_MODEL.into(),
+                onnx: None,
                 pretrained: PretrainedSpec::No,
                 data: None,
                 num_classes: None,
@@ -152,6 +167,9 @@ impl Default for FinetuneRun {
                 layer_decay: None,
                 val_fraction: 0.2,
                 image_size: 32,
+                crop_pct: None,
+                mean: None,
+                std: None,
                 on_bad_image: BadImagePolicy::Error,
                 augment: None,
                 target_per_class: 10,
@@ -167,12 +185,39 @@ impl Validate for FinetuneRun {
     fn validate(&self) -> Result<(), ConfigError> {
         self.run.validate()?;
         let c = &self.finetune;
-        if let Err(e) = kindling_finetune::model_entry(&c.model) {
-            return Err(ConfigError::InvalidValue {
-                key: "finetune.model".into(),
-                message: e.to_string(),
-                source_name: "the configuration".into(),
-            });
+        let invalid = |key: &str, message: String| ConfigError::InvalidValue {
+            key: key.into(),
+            message,
+            source_name: "the configuration".into(),
+        };
+        if c.onnx.is_some() && c.model != DEFAULT_MODEL {
+            return Err(invalid(
+                "finetune.onnx",
+                format!(
+                    "fine-tunes an imported model, and finetune.model names the zoo's `{}`: \
+                     give one of --onnx and --model",
+                    c.model
+                ),
+            ));
+        }
+        if c.onnx.is_none()
+            && let Err(e) = kindling_finetune::model_entry(&c.model)
+        {
+            return Err(invalid("finetune.model", e.to_string()));
+        }
+        if let Some(p) = c.crop_pct
+            && !(p > 0.0 && p <= 1.0)
+        {
+            return Err(out_of_range("finetune.crop_pct", p, "must be in (0, 1]"));
+        }
+        if let Some(std) = c.std
+            && std.iter().any(|&s| s <= 0.0)
+        {
+            return Err(out_of_range(
+                "finetune.std",
+                format!("{std:?}"),
+                "every channel's std must be > 0",
+            ));
         }
         if !(c.val_fraction > 0.0 && c.val_fraction < 1.0) {
             return Err(out_of_range(
@@ -256,6 +301,9 @@ pub struct FinetuneArgs {
     /// Zoo model name (see `cargo xtask zoo list`)
     #[arg(long)]
     pub model: Option<String>,
+    /// Fine-tune the module `cargo xtask import-onnx` wrote into DIR instead of a zoo model
+    #[arg(long, value_name = "DIR")]
+    pub onnx: Option<PathBuf>,
     /// Starting weights: false, true (the hub cache) or a weights file
     #[arg(long, value_name = "true|false|FILE")]
     pub pretrained: Option<PretrainedSpec>,
@@ -280,6 +328,15 @@ pub struct FinetuneArgs {
     /// Layer-wise learning-rate decay per stage, towards the input
     #[arg(long, value_parser = kindling_run::parse_number)]
     pub layer_decay: Option<f64>,
+    /// Eval transform centre-crop fraction (default: the model's)
+    #[arg(long, value_parser = kindling_run::parse_number)]
+    pub crop_pct: Option<f64>,
+    /// Normalisation mean per channel (default: the model's)
+    #[arg(long, value_parser = kindling_run::parse_numbers::<3>, value_name = "R,G,B")]
+    pub mean: Option<[f64; 3]>,
+    /// Normalisation std per channel (default: the model's)
+    #[arg(long, value_parser = kindling_run::parse_numbers::<3>, value_name = "R,G,B")]
+    pub std: Option<[f64; 3]>,
     /// Synthetic demonstration: training images per target class
     #[arg(long)]
     pub target_per_class: Option<usize>,
@@ -296,6 +353,10 @@ pub const FINETUNE_FLAG_KEYS: &[(&str, &str)] = &[
     ("on_bad_image", "finetune.on_bad_image"),
     ("augment", "finetune.augment"),
     ("model", "finetune.model"),
+    ("onnx", "finetune.onnx"),
+    ("crop_pct", "finetune.crop_pct"),
+    ("mean", "finetune.mean"),
+    ("std", "finetune.std"),
     ("pretrained", "finetune.pretrained"),
     ("num_classes", "finetune.num_classes"),
     ("in_chans", "finetune.in_chans"),
@@ -311,10 +372,14 @@ pub const FINETUNE_FLAG_KEYS: &[(&str, &str)] = &[
 impl FinetuneArgs {
     /// Resolves defaults < `--config` file < flags.
     pub fn resolve(&self) -> Result<FinetuneRun, ConfigError> {
-        crate::tasks::resolve_task(&self.run, |out| {
+        let cfg: FinetuneRun = crate::tasks::resolve_task(&self.run, |out| {
             let k = |id| flag_key(FINETUNE_FLAG_KEYS, id);
             self.data.overrides(FINETUNE_FLAG_KEYS, out);
             out.set(k("model"), self.model.clone())
+                .set(k("onnx"), self.onnx.clone())
+                .set(k("crop_pct"), self.crop_pct)
+                .set(k("mean"), self.mean)
+                .set(k("std"), self.std)
                 .set(k("pretrained"), self.pretrained.clone())
                 .set(k("num_classes"), self.num_classes)
                 .set(k("in_chans"), self.in_chans)
@@ -328,7 +393,16 @@ impl FinetuneArgs {
                 .set(k("layer_decay"), self.layer_decay)
                 .set(k("target_per_class"), self.target_per_class)
                 .set(k("source_epochs"), self.source_epochs);
-        })
+        })?;
+        if cfg.finetune.onnx.is_some() && self.pretrained == Some(PretrainedSpec::No) {
+            return Err(out_of_range(
+                "finetune.pretrained",
+                "false",
+                "an import has no fresh initialisation (its constants come from its weights \
+                 file); leave --pretrained out for the imported weights, or give a .bpk",
+            ));
+        }
+        Ok(cfg)
     }
 }
 
@@ -413,6 +487,36 @@ mod tests {
                 },
                 "finetune.num_classes",
             ),
+            (
+                FinetuneArgs {
+                    onnx: Some("imported".into()),
+                    model: Some("vgg11".into()),
+                    ..Default::default()
+                },
+                "finetune.onnx",
+            ),
+            (
+                FinetuneArgs {
+                    onnx: Some("imported".into()),
+                    pretrained: Some(PretrainedSpec::No),
+                    ..Default::default()
+                },
+                "finetune.pretrained",
+            ),
+            (
+                FinetuneArgs {
+                    crop_pct: Some(1.5),
+                    ..Default::default()
+                },
+                "finetune.crop_pct",
+            ),
+            (
+                FinetuneArgs {
+                    std: Some([0.5, 0.0, 0.5]),
+                    ..Default::default()
+                },
+                "finetune.std",
+            ),
         ];
         for (args, field) in cases {
             let msg = args.resolve().unwrap_err().to_string();
@@ -426,6 +530,8 @@ mod tests {
             freeze: vec!["layer1".into(), "re:^conv".into()],
             pretrained: Some(PretrainedSpec::File("a/b.safetensors".into())),
             lr_backbone: Some(1e-3),
+            mean: Some([0.5, 0.5, 0.5]),
+            crop_pct: Some(1.0),
             ..Default::default()
         };
         let cfg = args.resolve().unwrap();

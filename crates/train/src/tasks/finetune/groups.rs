@@ -2,7 +2,7 @@
 //! `lr_backbone`, or one group per stage with layer-wise decay (timm's
 //! `param_groups_layer_decay`).
 
-use kindling_finetune::ZooModel;
+use burn::module::Module;
 use kindling_finetune::freeze::{ParamInfo, parameters};
 
 use crate::error::Result;
@@ -31,7 +31,11 @@ fn stage(path: &str) -> String {
 }
 
 /// The groups for `cfg` (empty when no group rate is set: everything at the scheduled rate).
-pub fn lr_groups(cfg: &FinetuneRun, classifier: &str, model: &ZooModel) -> Result<Vec<LrGroup>> {
+pub fn lr_groups<M: Module>(
+    cfg: &FinetuneRun,
+    classifier: &str,
+    model: &M,
+) -> Result<Vec<LrGroup>> {
     let c = &cfg.finetune;
     let base = cfg.run.optimizer.lr;
     let head_lr = c.lr_head.unwrap_or(base);

@@ -1,23 +1,22 @@
-//! `train finetune`: a zoo model fine-tuned on an ImageFolder tree — pretrained weights,
-//! frozen layers and gradual unfreezing, head and backbone learning rates (or layer-wise
-//! decay), the model's eval transform for validation — and, without data, a synthetic
-//! demonstration of why fine-tuning exists (see [`run`]).
+//! `train finetune`: a zoo model — or an ONNX import — fine-tuned on an ImageFolder tree:
+//! pretrained weights, frozen layers and gradual unfreezing, head and backbone learning rates
+//! (or layer-wise decay), the model's eval transform for validation — and, without data, a
+//! synthetic demonstration of why fine-tuning exists (see [`run`]).
 
 pub mod config;
 mod groups;
+mod source;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use burn::tensor::Device;
 use kindling_augment::Batch;
-use kindling_finetune::{
-    EvalTransform, ModelEntry, ModelOptions, ParamCounts, Pretrained, ZooModel, freeze,
-    param_counts,
-};
+use kindling_finetune::{EvalTransform, ParamCounts, freeze, param_counts};
 use kindling_run::RunConfig;
 
 pub use config::{FINETUNE_FLAG_KEYS, FinetuneArgs, FinetuneConfig, FinetuneRun, PretrainedSpec};
+pub use source::{Imported, ModelSource, Zoo};
 
 use crate::error::{Result, TrainError};
 use crate::metrics::History;
@@ -26,39 +25,53 @@ use crate::tasks::classifier::Classifier;
 use crate::tasks::classify::data::{Dataset, LoadOptions, RgbSamples};
 use crate::tasks::classify::{load_pipeline, synth};
 use crate::trainer::{RunPaths, Summary, Trainer};
+use source::zoo_error as zoo;
 
-/// The fine-tuned weights beside the checkpoints, in PyTorch's layout: what `create_model(..,
-/// pretrained = file)` and `cargo xtask zoo predict --weights` load.
-pub const BEST_WEIGHTS: &str = "checkpoints/best.safetensors";
-/// The last epoch's weights, in the same layout.
-pub const LAST_WEIGHTS: &str = "checkpoints/last.safetensors";
 /// The class names, one per line, in label order.
 pub const CLASSES_FILE: &str = "classes.txt";
 
-/// Fine-tuning a zoo model on an ImageFolder tree (`finetune.data` must be set; [`run`] sets
-/// it for the synthetic demonstration).
-pub struct FinetuneTask {
+/// The fine-tuned weights of a run in `out`: `checkpoints/best.<ext>` (the best epoch's) or
+/// `checkpoints/last.<ext>`, in the source's format — safetensors in PyTorch's layout for a
+/// zoo model (what `create_model(.., pretrained = file)` and `cargo xtask zoo predict
+/// --weights` load), `.bpk` for an import.
+pub fn weights_file<S: ModelSource>(source: &S, out: &Path, which: &str) -> PathBuf {
+    out.join("checkpoints")
+        .join(format!("{which}.{}", source.weights_extension()))
+}
+
+/// Fine-tuning a model from `S` (the zoo by default) on an ImageFolder tree
+/// (`finetune.data` must be set; [`run`] sets it for the synthetic demonstration).
+pub struct FinetuneTask<S: ModelSource = Zoo> {
     cfg: FinetuneRun,
-    entry: &'static ModelEntry,
+    source: Arc<S>,
     eval: EvalTransform,
     core: Classifier,
     /// The counts printed last, so a change (unfreezing) is reported once.
     counts: Mutex<Option<ParamCounts>>,
 }
 
-impl FinetuneTask {
-    /// The task for a resolved configuration whose `finetune.data` is set.
+impl FinetuneTask<Zoo> {
+    /// The task for a resolved configuration whose `finetune.data` is set, on the zoo
+    /// model `finetune.model`.
     pub fn new(cfg: FinetuneRun) -> Result<Self> {
-        let entry = kindling_finetune::model_entry(&cfg.finetune.model).map_err(zoo)?;
-        let eval = eval_transform(&cfg.finetune);
+        let source = Arc::new(Zoo::new(&cfg.finetune.model)?);
+        Ok(Self::with_source(cfg, source))
+    }
+}
+
+impl<S: ModelSource> FinetuneTask<S> {
+    /// The task for a resolved configuration whose `finetune.data` is set, on `source`'s
+    /// model.
+    pub fn with_source(cfg: FinetuneRun, source: Arc<S>) -> Self {
+        let eval = source.eval_transform(&cfg.finetune);
         let core = Classifier::new("finetune", cfg.run.loss.clone());
-        Ok(Self {
+        Self {
             cfg,
-            entry,
+            source,
             eval,
             core,
             counts: Mutex::new(None),
-        })
+        }
     }
 
     /// The loaded dataset (after the trainer called [`Task::data`]).
@@ -95,28 +108,8 @@ impl FinetuneTask {
     }
 }
 
-/// The model's eval transform at the training resolution (timm's defaults, crop 0.875
-/// bilinear with ImageNet statistics, for a model without pretrained weights).
-fn eval_transform(c: &FinetuneConfig) -> EvalTransform {
-    let size = c.image_size as usize;
-    match kindling_finetune::pretrained_cfg(&c.model) {
-        Ok(p) => EvalTransform::new(size, p.crop_pct, p.interpolation, p.mean, p.std),
-        Err(_) => EvalTransform::new(
-            size,
-            0.875,
-            kindling_finetune::Interpolation::Bilinear,
-            kindling_finetune::IMAGENET_MEAN,
-            kindling_finetune::IMAGENET_STD,
-        ),
-    }
-}
-
-fn zoo(e: kindling_finetune::FinetuneError) -> TrainError {
-    TrainError::Task(e.to_string())
-}
-
-impl Task for FinetuneTask {
-    type Model = ZooModel;
+impl<S: ModelSource> Task for FinetuneTask<S> {
+    type Model = S::Model;
 
     fn name(&self) -> &str {
         "finetune"
@@ -175,28 +168,11 @@ impl Task for FinetuneTask {
         Ok(out)
     }
 
-    fn init_model(&self, device: &Device) -> Result<ZooModel> {
+    fn init_model(&self, device: &Device) -> Result<S::Model> {
         let c = &self.cfg.finetune;
         let classes = self.core.loaded()?.classes.len();
         self.core.init_loss(device, classes)?;
-        let pretrained = match &c.pretrained {
-            PretrainedSpec::No => Pretrained::No,
-            PretrainedSpec::Hub => Pretrained::Yes,
-            PretrainedSpec::File(path) => Pretrained::File(path.clone()),
-        };
-        let options = ModelOptions {
-            pretrained,
-            num_classes: Some(classes),
-            in_chans: c.in_chans,
-            ..ModelOptions::default()
-        };
-        let model = kindling_finetune::create_model(&c.model, options, device).map_err(zoo)?;
-        if c.pretrained != PretrainedSpec::No {
-            eprintln!(
-                "{}: weights from {} (classifier `{}` fresh for {classes} classes)",
-                c.model, c.pretrained, self.entry.classifier
-            );
-        }
+        let model = self.source.build(c, classes, device)?;
         if !c.freeze.is_empty() {
             // Frozen as in epoch 1 (`prepare_epoch` sets the state of every epoch), so that a
             // pattern set that leaves nothing to train fails before any data is loaded.
@@ -208,8 +184,8 @@ impl Task for FinetuneTask {
                      the classifier `{}` out of the patterns",
                     c.freeze.join(" --freeze "),
                     counts.frozen,
-                    c.model,
-                    self.entry.classifier
+                    self.source.name(),
+                    self.source.classifier()
                 )));
             }
             return Ok(model);
@@ -217,7 +193,7 @@ impl Task for FinetuneTask {
         Ok(model)
     }
 
-    fn prepare_epoch(&self, model: ZooModel, epoch: usize) -> Result<ZooModel> {
+    fn prepare_epoch(&self, model: S::Model, epoch: usize) -> Result<S::Model> {
         let model = if self.cfg.finetune.freeze.is_empty() {
             model
         } else if self.frozen_during(epoch) {
@@ -229,8 +205,8 @@ impl Task for FinetuneTask {
         Ok(model)
     }
 
-    fn lr_groups(&self, model: &ZooModel) -> Result<Vec<LrGroup>> {
-        groups::lr_groups(&self.cfg, self.entry.classifier, model)
+    fn lr_groups(&self, model: &S::Model) -> Result<Vec<LrGroup>> {
+        groups::lr_groups(&self.cfg, self.source.classifier(), model)
     }
 
     fn train_columns(&self) -> Vec<String> {
@@ -245,35 +221,37 @@ impl Task for FinetuneTask {
         ("val_accuracy".into(), Goal::Max)
     }
 
-    fn train_step(&self, model: &ZooModel, batch: &Batch) -> Result<StepOutput> {
-        self.core.train_step(|x| model.forward(x), batch)
+    fn train_step(&self, model: &S::Model, batch: &Batch) -> Result<StepOutput> {
+        self.core
+            .train_step(|x| self.source.forward(model, x), batch)
     }
 
     fn evaluate(
         &self,
-        model: &ZooModel,
+        model: &S::Model,
         batches: &mut dyn Iterator<Item = Result<Batch>>,
     ) -> Result<Vec<f64>> {
-        self.core.evaluate(|x| model.forward(x), batches)
+        self.core
+            .evaluate(|x| self.source.forward(model, x), batches)
     }
 
     fn state(&self) -> serde_json::Value {
         let mut state = self.core.state();
         if let Some(map) = state.as_object_mut() {
-            map.insert("model".into(), self.cfg.finetune.model.clone().into());
+            map.insert("model".into(), self.source.name().into());
         }
         state
     }
 
-    /// Writes the epoch's weights, and the best epoch's, as safetensors in PyTorch's layout.
-    fn after_epoch(&self, model: &ZooModel, history: &History, out: &Path) -> Result<()> {
-        let last_path = out.join(LAST_WEIGHTS);
-        kindling_finetune::save_safetensors(model, &last_path).map_err(zoo)?;
+    /// Writes the epoch's weights, and the best epoch's (see [`weights_file`]).
+    fn after_epoch(&self, model: &S::Model, history: &History, out: &Path) -> Result<()> {
+        let last_path = weights_file(&*self.source, out, "last");
+        self.source.save(model, &last_path)?;
         let accuracy = history.series("val_accuracy");
         if let Some((last, before)) = accuracy.split_last()
             && before.iter().all(|b| last > b)
         {
-            let best = out.join(BEST_WEIGHTS);
+            let best = weights_file(&*self.source, out, "best");
             let bytes = std::fs::read(&last_path).map_err(TrainError::io(&last_path))?;
             kindling_run::write_atomic(&best, &bytes).map_err(TrainError::io(&best))?;
         }
@@ -282,52 +260,63 @@ impl Task for FinetuneTask {
 }
 
 /// What [`run`] trained.
-pub struct FinetuneOutcome {
+pub struct FinetuneOutcome<S: ModelSource = Zoo> {
     /// The fine-tuning run.
     pub summary: Summary,
     /// Its task (dataset, parameter counts).
-    pub task: FinetuneTask,
+    pub task: FinetuneTask<S>,
     /// The synthetic source pretraining, when the demonstration ran it.
     pub source: Option<Summary>,
     /// The same model trained from scratch on the target, in the demonstration.
     pub scratch: Option<Summary>,
-    /// The fine-tuned weights file.
+    /// The fine-tuned weights file (see [`weights_file`]).
     pub weights: PathBuf,
 }
 
-/// Runs `train finetune`. With `finetune.data`, one fine-tuning run on it. Without, the
-/// demonstration: the model is pretrained on the synthetic *source* task (five shapes,
-/// `source_per_class` images each; skipped when `pretrained` names weights), fine-tuned on a
-/// *target* task of five other shapes with `target_per_class` training images each, and
-/// trained from scratch on the same target for comparison, under `<out>/source`, `<out>` and
-/// `<out>/scratch`. `trainer` makes each phase's trainer from its run configuration.
+/// Runs `train finetune` on the zoo model `finetune.model` (see [`run_with`]).
 pub fn run<'a>(
     cfg: &FinetuneRun,
-    mut trainer: impl FnMut(RunConfig) -> Trainer<'a>,
+    trainer: impl FnMut(RunConfig) -> Trainer<'a>,
 ) -> Result<FinetuneOutcome> {
+    run_with(cfg, Arc::new(Zoo::new(&cfg.finetune.model)?), trainer)
+}
+
+/// Runs `train finetune` on `source`'s model. With `finetune.data`, one fine-tuning run on
+/// it. Without, the demonstration: the model is pretrained on the synthetic *source* task
+/// (five shapes, `source_per_class` images each; skipped when `pretrained` names weights or
+/// the model is an import, which comes with its own), fine-tuned on a *target* task of five
+/// other shapes with `target_per_class` training images each, and — for a zoo model —
+/// trained from scratch on the same target for comparison, under `<out>/source`, `<out>` and
+/// `<out>/scratch`. `trainer` makes each phase's trainer from its run configuration.
+pub fn run_with<'a, S: ModelSource>(
+    cfg: &FinetuneRun,
+    source: Arc<S>,
+    mut trainer: impl FnMut(RunConfig) -> Trainer<'a>,
+) -> Result<FinetuneOutcome<S>> {
     let pipeline = load_pipeline(cfg.finetune.augment.as_deref())?;
-    let mut fit = |phase: FinetuneRun| -> Result<(Summary, FinetuneTask)> {
-        let task = FinetuneTask::new(phase.clone())?;
+    let mut fit = |phase: FinetuneRun| -> Result<(Summary, FinetuneTask<S>)> {
+        let task = FinetuneTask::with_source(phase.clone(), source.clone());
         let summary = trainer(phase.run.clone())
             .with_saved_config(&phase)?
             .augment(pipeline.clone())
             .fit(&task)?;
         Ok((summary, task))
     };
-    let weights = cfg.run.out.join(BEST_WEIGHTS);
+    let weights = weights_file(&*source, &cfg.run.out, "best");
+    let alone = |(summary, task): (Summary, FinetuneTask<S>)| FinetuneOutcome {
+        summary,
+        task,
+        source: None,
+        scratch: None,
+        weights: weights.clone(),
+    };
     if cfg.finetune.data.is_some() {
-        let (summary, task) = fit(cfg.clone())?;
-        return Ok(FinetuneOutcome {
-            summary,
-            task,
-            source: None,
-            scratch: None,
-            weights,
-        });
+        return fit(cfg.clone()).map(alone);
     }
 
     let c = &cfg.finetune;
-    let (source_dir, target_dir) = write_synthetic(cfg)?;
+    let imported = !source.trains_from_scratch();
+    let (source_dir, target_dir) = write_synthetic(cfg, !imported)?;
     let phase = |out: PathBuf, data: &Path| {
         let mut p = cfg.clone();
         p.run.resume = cfg.run.resume && RunPaths::new(&out).checkpoint.exists();
@@ -344,13 +333,23 @@ pub fn run<'a>(
         p.finetune.layer_decay = None;
         p
     };
-    let (source, start) = match &c.pretrained {
+    if imported {
+        // An import's constants are parameters that only its weights file fills: it has no
+        // from-scratch initialisation to pretrain or compare with.
+        eprintln!(
+            "== fine-tuning the imported {} on the synthetic target task",
+            source.name()
+        );
+        return fit(phase(cfg.run.out.clone(), &target_dir)).map(alone);
+    }
+    let (pretraining, start) = match &c.pretrained {
         PretrainedSpec::No => {
-            eprintln!("== 1/3: pretraining {} on the source task", c.model);
-            let mut p = plain(phase(cfg.run.out.join("source"), &source_dir));
+            eprintln!("== 1/3: pretraining {} on the source task", source.name());
+            let out = cfg.run.out.join("source");
+            let mut p = plain(phase(out.clone(), &source_dir));
             p.run.epochs = c.source_epochs;
             let (summary, _) = fit(p)?;
-            let file = cfg.run.out.join("source").join(BEST_WEIGHTS);
+            let file = weights_file(&*source, &out, "best");
             (Some(summary), PretrainedSpec::File(file))
         }
         given => (None, given.clone()),
@@ -364,26 +363,29 @@ pub fn run<'a>(
     Ok(FinetuneOutcome {
         summary,
         task,
-        source,
+        source: pretraining,
         scratch: Some(scratch),
         weights,
     })
 }
 
-/// Writes the demonstration's source (shapes 0–4) and target (shapes 5–9, separate train and
-/// val trees) sets under `<out>/data`.
-fn write_synthetic(cfg: &FinetuneRun) -> Result<(PathBuf, PathBuf)> {
+/// Writes the demonstration's source (shapes 0–4; only `with_source`) and target (shapes
+/// 5–9, separate train and val trees) sets under `<out>/data`.
+fn write_synthetic(cfg: &FinetuneRun, with_source: bool) -> Result<(PathBuf, PathBuf)> {
     let c = &cfg.finetune;
     let root = RunPaths::new(&cfg.run.out).synthetic_data;
     let (seed, size) = (cfg.run.seed, c.image_size);
     let source = root.join("source");
     let target = root.join("target");
     eprintln!(
-        "generating the synthetic source and target sets in {}",
+        "generating the synthetic {}target sets in {}",
+        if with_source { "source and " } else { "" },
         root.display()
     );
-    synth::write_shapes(&source, seed, &[0, 1, 2, 3, 4], 0..c.source_per_class, size)
-        .map_err(TrainError::io(&source))?;
+    if with_source {
+        synth::write_shapes(&source, seed, &[0, 1, 2, 3, 4], 0..c.source_per_class, size)
+            .map_err(TrainError::io(&source))?;
+    }
     let n = c.target_per_class;
     let target_shapes = [5, 6, 7, 8, 9];
     let train = target.join("train");
