@@ -284,6 +284,12 @@ fn an_imported_onnx_model_fine_tunes_and_continues_from_its_weights() {
         !ok && err.contains("--image-size") && !err.contains("panicked"),
         "{err}"
     );
+    // An import is built from Burn's layers, which ignore autocast: refused, not run in f32.
+    let (ok, _, err) = run(&mut finetune_onnx(
+        &dir.path().join("amp"),
+        &["--amp", "bf16", "--epochs", "1"],
+    ));
+    assert!(!ok && err.contains("follows autocast"), "{err}");
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     let mut cmd = xtask();

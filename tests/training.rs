@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use common::{metric_columns, run_ok, write_tiny_config, xtask};
 
 #[test]
-fn smoke_trains_in_f32_f16_and_bf16_from_the_same_weights() {
+fn smoke_trains_in_f32_f16_bf16_and_amp_from_the_same_weights() {
     let dir = tempfile::tempdir().unwrap();
     let reference = dir.path().join("ref");
     let (out, _) = run_ok(
@@ -27,12 +27,20 @@ fn smoke_trains_in_f32_f16_and_bf16_from_the_same_weights() {
     );
     let f32_report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     let f32_first = f32_report["losses"][0].as_f64().unwrap();
-    for dtype in ["f16", "bf16"] {
+    // Pure f16 and bf16, then autocast (f32 master weights) to each.
+    for (dtype, amp) in [
+        ("f16", "off"),
+        ("bf16", "off"),
+        ("f32", "f16"),
+        ("f32", "bf16"),
+    ] {
         let (out, _) = run_ok(
             xtask()
-                .args(["smoke", "--device", "flex", "--dtype", dtype, "--reference"])
+                .args(["smoke", "--device", "flex", "--dtype", dtype, "--amp", amp])
+                .arg("--reference")
                 .arg(&reference),
         );
+        let dtype = format!("{dtype} amp {amp}");
         let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
         let losses: Vec<f64> = report["losses"]
             .as_array()
@@ -79,15 +87,31 @@ fn same_seed_gives_identical_metrics_whatever_the_worker_count() {
     assert_eq!(csvs[0], csvs[1]);
 }
 
-#[test]
-fn a_run_killed_after_epoch_one_resumes_to_the_same_metrics() {
+/// The metrics without the timing columns (`seconds`, `images_per_sec`).
+fn untimed(csv: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(csv)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let fields: Vec<&str> = l.split(',').collect();
+            fields[..fields.len() - 2].join(",")
+        })
+        .collect()
+}
+
+/// Trains 3 epochs straight and again killed (SIGKILL) after epoch 1 then resumed; the
+/// metrics must be identical. `extra` (tables) is appended to the tiny configuration and
+/// `flags` given to both runs.
+fn killed_and_resumed_runs_agree(extra: &str, flags: &[&str]) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("tiny.toml");
     // A per-step schedule: a resume that lost its position would show in the lr column.
     common::write_tiny_config_with(
         &config,
         3,
-        "\n[scheduler]\nname = \"exponential_lr\"\ngamma = 0.97\ninterval = \"step\"\n",
+        &format!(
+            "\n[scheduler]\nname = \"exponential_lr\"\ngamma = 0.97\ninterval = \"step\"\n{extra}"
+        ),
     );
 
     let straight = dir.path().join("straight");
@@ -96,7 +120,8 @@ fn a_run_killed_after_epoch_one_resumes_to_the_same_metrics() {
             .args(["train", "classify", "--config"])
             .arg(&config)
             .arg("--out")
-            .arg(&straight),
+            .arg(&straight)
+            .args(flags),
     );
 
     let killed = dir.path().join("killed");
@@ -106,6 +131,7 @@ fn a_run_killed_after_epoch_one_resumes_to_the_same_metrics() {
         .arg("--out")
         .arg(&killed)
         .args(["--hang-after-epoch", "1"])
+        .args(flags)
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -131,10 +157,52 @@ fn a_run_killed_after_epoch_one_resumes_to_the_same_metrics() {
             .arg(killed.join("config.toml")),
     );
     assert!(err.contains("resuming from"), "{err}");
-    assert_eq!(
-        metric_columns(&csv),
-        metric_columns(&straight.join("metrics.csv"))
+    let metrics = untimed(&straight.join("metrics.csv"));
+    assert_eq!(untimed(&csv), metrics);
+    metrics
+}
+
+#[test]
+fn a_run_killed_after_epoch_one_resumes_to_the_same_metrics() {
+    killed_and_resumed_runs_agree("", &[]);
+}
+
+/// The same with f16 autocast and a loss scale that overflows and grows within the run: the
+/// scaler's state (scale, growth tracker, skipped steps) resumes exactly too.
+#[test]
+fn an_amp_run_resumes_with_its_loss_scale() {
+    let metrics = killed_and_resumed_runs_agree(
+        "[grad_scaler]\ninit_scale = 16777216.0\ngrowth_interval = 2\n",
+        &["--amp", "f16"],
     );
+    assert!(
+        metrics[0].contains("amp_scale,skipped_steps"),
+        "{metrics:?}"
+    );
+    let skipped = |row: &str| -> f64 { row.split(',').nth(6).unwrap().parse().unwrap() };
+    let scale = |row: &str| -> f64 { row.split(',').nth(5).unwrap().parse().unwrap() };
+    assert!(
+        skipped(&metrics[1]) > 0.0,
+        "the scale never overflowed: {metrics:?}"
+    );
+    assert!(
+        skipped(&metrics[3]) > skipped(&metrics[1]) && scale(&metrics[1]) < 16777216.0,
+        "{metrics:?}"
+    );
+    // A skipped step does not advance the per-step schedule: by the end of epoch k it has
+    // advanced k · steps − skipped times, and the lr column (the last step's lr) shows all of
+    // them or all but the last step's. Epoch 1 skipped every step (lr 0.02): `steps` is its
+    // skipped count.
+    let lr = |row: &str| -> f64 { row.split(',').nth(7).unwrap().parse().unwrap() };
+    assert_eq!(lr(&metrics[1]), 0.02, "{metrics:?}");
+    let steps = skipped(&metrics[1]);
+    for (k, row) in metrics[1..].iter().enumerate() {
+        let advanced = (k + 1) as f64 * steps - skipped(row);
+        let fits = [advanced, advanced - 1.0]
+            .iter()
+            .any(|&n| (lr(row) - 0.02 * 0.97f64.powf(n)).abs() < 1e-12);
+        assert!(fits, "epoch {}: {advanced} advances; {metrics:?}", k + 1);
+    }
 }
 
 #[test]

@@ -168,6 +168,7 @@ const EXAMPLES: &[(&str, &[&str])] = &[
     ("train_custom", &[]),
     ("finetune", &[]),
     ("own_architecture", &[]),
+    ("mixed_precision", &[]),
 ];
 
 /// The project's test command: formatting, lints, every test on Flex, and the examples.

@@ -14,7 +14,7 @@ use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Device};
 use kindling::augment::Batch;
-use kindling::{DeviceSpec, OptimizerConfig, OptimizerKind, Precision, RunConfig};
+use kindling::{Amp, DeviceSpec, OptimizerConfig, OptimizerKind, Precision, RunConfig};
 use kindling_train::tasks::classify::{ClassifyConfig, ClassifyRun, ClassifyTask, SmallCnn};
 use kindling_train::{Control, Goal, StepOutput, Task, TaskData, Trainer};
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,9 @@ pub struct SmokeArgs {
     /// Float dtype: f32, f16, bf16
     #[arg(long, default_value = "f32")]
     pub dtype: Precision,
+    /// Mixed precision: f16 or bf16 autocast with f32 master weights (needs --dtype f32)
+    #[arg(long, default_value = "off", value_name = "off|f16|bf16")]
+    pub amp: Amp,
     /// Optimizer steps on the fixed batch
     #[arg(long, default_value_t = 6)]
     pub steps: usize,
@@ -50,6 +53,8 @@ pub struct SmokeReport {
     pub device: String,
     /// Dtype.
     pub dtype: String,
+    /// Autocast (`off`, `f16`, `bf16`).
+    pub amp: String,
     /// Loss before each optimizer step.
     pub losses: Vec<f64>,
     /// The reference run's first loss, when compared against one.
@@ -58,12 +63,13 @@ pub struct SmokeReport {
     pub step_seconds: Vec<f64>,
 }
 
-/// Relative tolerance on the first-step loss against Flex f32.
-pub fn tolerance(dtype: Precision) -> f64 {
-    match dtype {
-        Precision::F32 => 1e-4,
-        Precision::F16 => 1e-2,
-        Precision::Bf16 => 3e-2,
+/// Relative tolerance on the first-step loss against Flex f32 (autocast computes the
+/// convolutions in its dtype: that dtype's tolerance).
+pub fn tolerance(dtype: Precision, amp: Amp) -> f64 {
+    match (dtype, amp) {
+        (Precision::F32, Amp::Off) => 1e-4,
+        (Precision::F16, _) | (_, Amp::F16) => 1e-2,
+        (Precision::Bf16, _) | (_, Amp::Bf16) => 3e-2,
     }
 }
 
@@ -80,6 +86,7 @@ fn smoke_config(args: &SmokeArgs, out: &Path) -> ClassifyRun {
             workers: 0,
             device: args.device,
             dtype: args.dtype,
+            amp: args.amp,
             out: out.to_path_buf(),
             optimizer: OptimizerConfig {
                 name: OptimizerKind::Sgd,
@@ -169,11 +176,11 @@ pub fn run(args: &SmokeArgs) -> Result<SmokeReport> {
     // Fail on a device missing from this build before spending time on the reference run.
     args.device.device()?;
     let scratch = tempfile::tempdir().context("creating a scratch directory")?;
-    let reference = match (&args.reference, args.device, args.dtype) {
-        (Some(dir), _, _) => Some(dir.clone()),
+    let reference = match (&args.reference, args.device, args.dtype, args.amp) {
+        (Some(dir), ..) => Some(dir.clone()),
         // The reference itself needs none.
-        (None, DeviceSpec::Flex, Precision::F32) => None,
-        (None, _, _) => {
+        (None, DeviceSpec::Flex, Precision::F32, Amp::Off) => None,
+        (None, ..) => {
             let dir = scratch.path().join("reference");
             write_reference_in_child(&dir, args.steps)?;
             Some(dir)
@@ -195,7 +202,10 @@ pub fn run(args: &SmokeArgs) -> Result<SmokeReport> {
 
     let (mut losses, mut step_seconds) = (Vec::new(), Vec::new());
     let mut last = std::time::Instant::now();
-    let label = format!("{} {}", args.device, args.dtype);
+    let label = match args.amp {
+        Amp::Off => format!("{} {}", args.device, args.dtype),
+        amp => format!("{} {} amp {amp}", args.device, args.dtype),
+    };
     Trainer::new(cfg.run.clone())
         .on_step(|info| {
             let seconds = last.elapsed().as_secs_f64();
@@ -216,16 +226,17 @@ pub fn run(args: &SmokeArgs) -> Result<SmokeReport> {
     let report = SmokeReport {
         device: args.device.to_string(),
         dtype: args.dtype.to_string(),
+        amp: args.amp.to_string(),
         reference_first_loss: reference_losses.as_ref().and_then(|l| l.first().copied()),
         losses,
         step_seconds,
     };
-    check(&report, args.dtype)?;
+    check(&report, args.dtype, args.amp)?;
     Ok(report)
 }
 
 /// The smoke invariants: the loss falls, and starts where Flex f32 starts.
-pub fn check(report: &SmokeReport, dtype: Precision) -> Result<()> {
+pub fn check(report: &SmokeReport, dtype: Precision, amp: Amp) -> Result<()> {
     let (Some(first), Some(last)) = (report.losses.first(), report.losses.last()) else {
         bail!("no steps were run");
     };
@@ -239,12 +250,12 @@ pub fn check(report: &SmokeReport, dtype: Precision) -> Result<()> {
     if let Some(reference) = report.reference_first_loss {
         let rel = (first - reference).abs() / reference.abs().max(1e-12);
         ensure!(
-            rel <= tolerance(dtype),
+            rel <= tolerance(dtype, amp),
             "{} {}: first-step loss {first} differs from Flex f32's {reference} by {rel:.2e} \
              (tolerance {:.0e})",
             report.device,
             report.dtype,
-            tolerance(dtype)
+            tolerance(dtype, amp)
         );
     }
     Ok(())

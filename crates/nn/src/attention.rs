@@ -4,6 +4,7 @@ use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, Initializer};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
+use kindling_precision::{full, low};
 
 use crate::{Linear, LinearConfig};
 
@@ -70,10 +71,11 @@ impl MultiheadAttention {
         let h = self.num_heads;
         let hd = d / h;
         // PyTorch layout [3d, d]: `linear` wants Burn's [in, out].
+        // Under autocast: projections and products in the low dtype, softmax in f32.
         let qkv = burn::tensor::module::linear(
-            x,
-            self.in_proj_weight.val().transpose(),
-            Some(self.in_proj_bias.val()),
+            low(x),
+            low(self.in_proj_weight.val()).transpose(),
+            Some(low(self.in_proj_bias.val())),
         );
         // [b, n, 3, h, hd] → [3, b, h, n, hd].
         let qkv = qkv.reshape([b, n, 3, h, hd]).permute([2, 0, 3, 1, 4]);
@@ -81,8 +83,10 @@ impl MultiheadAttention {
         // PyTorch scales the query before the product.
         let q = part(0).mul_scalar(1.0 / (hd as f64).sqrt());
         let (k, v) = (part(1), part(2));
-        let attn = self.dropout.forward(softmax(q.matmul(k.transpose()), 3));
-        let out = attn.matmul(v).swap_dims(1, 2).reshape([b, n, d]);
+        let attn = self
+            .dropout
+            .forward(softmax(full(q.matmul(k.transpose())), 3));
+        let out = low(attn).matmul(v).swap_dims(1, 2).reshape([b, n, d]);
         // The packed input projection (3d outputs per token) and the two attention products.
         crate::flops::add_macs((b * n * 3 * d * d + 2 * b * n * n * d) as u64);
         self.out_proj.forward(out)

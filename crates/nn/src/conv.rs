@@ -6,6 +6,7 @@ use burn::nn::Initializer;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
+use kindling_precision::low;
 
 /// Configuration of a [`Conv2d`].
 #[derive(Config, Debug)]
@@ -115,11 +116,14 @@ impl Conv2d {
     /// # Shapes
     /// - input `[batch, in_channels, h, w]`
     /// - output `[batch, out_channels, h', w']`, `h' = (h + 2p - d(k - 1) - 1) / s + 1`
+    ///
+    /// Under autocast the convolution runs in the scope's dtype (input, weight and bias cast
+    /// to it; the f32 parameters get f32 gradients) and returns that dtype.
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
         let out = conv2d(
-            input,
-            self.weight.val(),
-            self.bias.as_ref().map(|b| b.val()),
+            low(input),
+            low(self.weight.val()),
+            self.bias.as_ref().map(|b| low(b.val())),
             ConvOptions::new(self.stride, self.padding, self.dilation, self.groups),
         );
         let [_, cin_per_group, kh, kw] = self.weight.dims();

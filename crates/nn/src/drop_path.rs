@@ -40,7 +40,8 @@ impl DropPath {
         let mut shape = [1usize; D];
         shape[0] = input.dims()[0];
         let mask = Tensor::<D>::random(shape, Distribution::Bernoulli(keep), &input.device());
-        input * mask.div_scalar(keep)
+        let mask = kindling_precision::like(mask.div_scalar(keep), &input);
+        input * mask
     }
 }
 

@@ -20,6 +20,7 @@
 mod activation;
 mod attention;
 mod conv;
+mod conv_transpose;
 mod drop_path;
 pub mod flops;
 mod linear;
@@ -30,6 +31,7 @@ mod squeeze_excitation;
 pub use activation::Activation;
 pub use attention::MultiheadAttention;
 pub use conv::{Conv2d, Conv2dConfig};
+pub use conv_transpose::{ConvTranspose2d, ConvTranspose2dConfig};
 pub use drop_path::DropPath;
 pub use linear::{Linear, LinearConfig};
 pub use norm::{BatchNorm, BatchNormConfig, LayerNorm, LayerNorm2d, LayerNormConfig};

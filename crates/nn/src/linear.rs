@@ -4,6 +4,7 @@ use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
 use burn::tensor::{Device, Tensor};
+use kindling_precision::low;
 
 /// Configuration of a [`Linear`].
 #[derive(Config, Debug)]
@@ -67,11 +68,13 @@ impl Linear {
 
     /// # Shapes
     /// - input `[..., d_input]`, output `[..., d_output]`
+    ///
+    /// Under autocast it runs (and returns) the scope's dtype, as the convolution does.
     pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
         let out = burn::tensor::module::linear(
-            input,
-            self.weight.val(),
-            self.bias.as_ref().map(|b| b.val()),
+            low(input),
+            low(self.weight.val()),
+            self.bias.as_ref().map(|b| low(b.val())),
         );
         crate::flops::add_macs((out.shape().num_elements() * self.d_input()) as u64);
         out

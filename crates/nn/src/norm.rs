@@ -4,6 +4,7 @@ use burn::config::Config;
 use burn::module::{Flag, Module, Param, RunningState};
 use burn::tensor::module::{batch_norm, batch_norm_train, layer_norm};
 use burn::tensor::{Device, Tensor};
+use kindling_precision::{full, to_dtype};
 
 /// Configuration of a [`BatchNorm`].
 #[derive(Config, Debug)]
@@ -83,7 +84,15 @@ impl BatchNorm {
     ///
     /// # Shapes
     /// - input and output `[batch, channels, ...]`
+    ///
+    /// Under autocast it computes in f32 (statistics included) and returns its input's dtype,
+    /// as PyTorch's CUDA BatchNorm does with an f16 input.
     pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
+        let dtype = input.dtype();
+        to_dtype(self.forward_f32(full(input)), dtype)
+    }
+
+    fn forward_f32<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
         let device = input.device();
         if !(device.is_autodiff() && self.training.is_enabled()) {
             return batch_norm(
@@ -186,16 +195,25 @@ impl LayerNormConfig {
 impl LayerNorm {
     /// # Shapes
     /// - input and output `[..., d_model]`
+    ///
+    /// Under autocast it runs in f32 and returns f32 (PyTorch's autocast `layer_norm`).
     pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
-        layer_norm(input, self.gamma.val(), Some(self.beta.val()), self.epsilon)
+        layer_norm(
+            full(input),
+            self.gamma.val(),
+            Some(self.beta.val()),
+            self.epsilon,
+        )
     }
 }
 
 impl LayerNorm2d {
     /// # Shapes
     /// - input and output `[batch, channels, h, w]`
+    ///
+    /// Under autocast it runs in f32 and returns f32, as [`LayerNorm`] does.
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        let x = input.permute([0, 2, 3, 1]);
+        let x = full(input).permute([0, 2, 3, 1]);
         layer_norm(x, self.weight.val(), Some(self.bias.val()), self.epsilon).permute([0, 3, 1, 2])
     }
 }

@@ -3,6 +3,7 @@
 use burn::module::{Module, Param};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
+use kindling_precision::like;
 
 /// `max(0, x) + a_c · min(0, x)` with one learned slope per channel (dimension 1), or one for
 /// all; the field is PyTorch's `weight`, so `prelu1.weight` loads by name.
@@ -25,7 +26,8 @@ impl Prelu {
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         let mut shape = [1usize; D];
         shape[1.min(D - 1)] = self.weight.dims()[0];
-        let a = self.weight.val().reshape(shape);
+        // PyTorch's autocast runs PReLU in the low dtype: the slopes follow the input.
+        let a = like(self.weight.val(), &x).reshape(shape);
         relu(x.clone()) - a * relu(x.neg())
     }
 }

@@ -100,16 +100,21 @@ impl GradScalerConfig {
 }
 
 /// Divides every gradient of a module by the scale and detects non-finite values with one
-/// reduction (a single device sync).
+/// reduction (a single device sync). The gradients may be split over several groups (the
+/// trainer's learning-rate groups); each stays in its own.
 struct Unscaler<'a> {
-    grads: &'a mut GradientsParams,
+    groups: &'a mut [GradientsParams],
     inv_scale: f32,
     probe: Option<Tensor<1>>,
 }
 
 impl ModuleVisitor for Unscaler<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let Some(grad) = self.grads.remove::<D>(param.id) else {
+        let Some((group, grad)) = self
+            .groups
+            .iter_mut()
+            .find_map(|g| g.remove::<D>(param.id).map(|grad| (g, grad)))
+        else {
             return;
         };
         // 0 · g is 0 for finite g and NaN for ±inf or NaN: summing those flags every case.
@@ -118,8 +123,7 @@ impl ModuleVisitor for Unscaler<'_> {
             Some(p) => p + flag,
             None => flag,
         });
-        self.grads
-            .register(param.id, grad.mul_scalar(self.inv_scale));
+        group.register(param.id, grad.mul_scalar(self.inv_scale));
     }
 }
 
@@ -170,6 +174,16 @@ impl GradScaler {
         model: &M,
         grads: &mut GradientsParams,
     ) -> Result<bool, PrecisionError> {
+        self.unscale_groups(model, std::slice::from_mut(grads))
+    }
+
+    /// [`unscale`](Self::unscale) for gradients split into parameter groups (one optimizer
+    /// step per group, as PyTorch's `param_groups`): one inf/NaN check over all of them.
+    pub fn unscale_groups<M: Module>(
+        &mut self,
+        model: &M,
+        groups: &mut [GradientsParams],
+    ) -> Result<bool, PrecisionError> {
         if !self.config.enabled {
             return Ok(false);
         }
@@ -179,7 +193,7 @@ impl GradScaler {
         // PyTorch: scale.double().reciprocal().float().
         let inv_scale = (1.0 / self.state.scale as f64) as f32;
         let mut unscaler = Unscaler {
-            grads,
+            groups,
             inv_scale,
             probe: None,
         };

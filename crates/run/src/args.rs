@@ -41,6 +41,10 @@ pub struct RunArgs {
     /// Float dtype: f32, f16, bf16
     #[arg(long)]
     pub dtype: Option<Precision>,
+    /// Mixed precision: off, or f16/bf16 autocast with f32 master weights (and loss scaling
+    /// for f16)
+    #[arg(long, value_name = "off|f16|bf16")]
+    pub amp: Option<crate::Amp>,
     /// Output directory for config, metrics, plots and checkpoints
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -87,6 +91,7 @@ pub const RUN_FLAG_KEYS: &[(&str, &str)] = &[
     ("workers", "workers"),
     ("device", "device"),
     ("dtype", "dtype"),
+    ("amp", "amp"),
     ("out", "out"),
     ("resume", "resume"),
     ("drop_last", "drop_last"),
@@ -123,6 +128,7 @@ impl RunArgs {
             .set(k("workers"), self.workers)
             .set(k("device"), self.device)
             .set(k("dtype"), self.dtype)
+            .set(k("amp"), self.amp)
             .set(k("out"), self.out.clone())
             .switch(k("resume"), self.resume)
             .switch(k("drop_last"), self.drop_last)
@@ -323,9 +329,60 @@ mod tests {
             ["x", "--dtype", "f8"],
             ["x", "--lr", "fast"],
             ["x", "--lr", "nan"],
+            ["x", "--amp", "fp8"],
         ] {
             let err = Cli::try_parse_from(args).err().unwrap().to_string();
             assert!(err.contains(args[2]), "{err}");
         }
+    }
+
+    #[test]
+    fn amp_needs_f32_master_weights_and_sane_scaler_factors() {
+        let resolve = |args: &[&str], file: Option<&str>| {
+            let cli = Cli::try_parse_from(args).unwrap();
+            let mut o = Overrides::default();
+            cli.run.overrides(&mut o);
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("run.toml");
+            if let Some(text) = file {
+                std::fs::write(&path, text).unwrap();
+            }
+            resolve_config(&RunConfig::default(), file.map(|_| path.as_path()), &o)
+        };
+        let cfg = resolve(&["x", "--amp", "bf16"], None).unwrap();
+        assert_eq!(cfg.amp, crate::Amp::Bf16);
+        assert!(!cfg.grad_scaler.enabled_for(cfg.amp));
+        let cfg = resolve(&["x", "--amp", "f16"], None).unwrap();
+        assert!(cfg.grad_scaler.enabled_for(cfg.amp));
+        let err = resolve(&["x", "--amp", "f16", "--dtype", "f16"], None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("amp") && err.contains("dtype = \"f32\""),
+            "{err}"
+        );
+        for (text, field) in [
+            (
+                "[grad_scaler]\ngrowth_factor = 1.0\n",
+                "grad_scaler.growth_factor",
+            ),
+            (
+                "[grad_scaler]\nbackoff_factor = 1.0\n",
+                "grad_scaler.backoff_factor",
+            ),
+            (
+                "[grad_scaler]\ngrowth_interval = 0\n",
+                "grad_scaler.growth_interval",
+            ),
+        ] {
+            let err = resolve(&["x", "--amp", "f16"], Some(text))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(field), "{field}: {err}");
+        }
+        let err = resolve(&["x"], Some("amp = \"f61\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("f16"), "{err}");
     }
 }

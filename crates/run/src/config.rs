@@ -11,6 +11,7 @@ use kindling_losses::LossConfig;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value};
 
+use crate::amp::{Amp, GradScalerSettings};
 use crate::device::{DeviceSpec, Precision};
 use crate::error::ConfigError;
 use crate::schedule::ScheduleConfig;
@@ -39,6 +40,11 @@ pub struct RunConfig {
     pub device: DeviceSpec,
     /// Float precision: f32, f16 or bf16.
     pub dtype: Precision,
+    /// Mixed precision: `off`, or `f16`/`bf16` autocast around the forward pass with f32
+    /// parameters (the master weights) and optimizer state; needs `dtype = "f32"`.
+    pub amp: Amp,
+    /// Loss scaling under `amp` (`torch.amp.GradScaler`'s arguments).
+    pub grad_scaler: GradScalerSettings,
     /// Output directory (config, metrics, plots, checkpoints).
     pub out: PathBuf,
     /// Continue from the last checkpoint in `out`.
@@ -61,6 +67,8 @@ impl Default for RunConfig {
             workers: 2,
             device: DeviceSpec::Flex,
             dtype: Precision::F32,
+            amp: Amp::Off,
+            grad_scaler: GradScalerSettings::default(),
             out: PathBuf::from("runs/default"),
             resume: false,
             optimizer: OptimizerConfig::default(),
@@ -89,6 +97,19 @@ impl Validate for RunConfig {
             });
         }
         self.optimizer.validate()?;
+        if self.amp != Amp::Off && self.dtype != Precision::F32 {
+            return Err(ConfigError::InvalidValue {
+                key: "amp".into(),
+                message: format!(
+                    "amp = \"{}\" keeps f32 master weights and needs dtype = \"f32\", not \
+                     \"{}\" (--amp {} with --dtype f32, or --dtype {} alone for pure {} \
+                     training)",
+                    self.amp, self.dtype, self.amp, self.dtype, self.dtype
+                ),
+                source_name: "the configuration".into(),
+            });
+        }
+        self.grad_scaler.validate()?;
         if let Some(schedule) = &self.scheduler {
             schedule.policy.policy().map_err(ConfigError::Scheduler)?;
         }

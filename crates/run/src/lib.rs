@@ -10,6 +10,7 @@
 //! # let _ = device;
 //! ```
 
+mod amp;
 mod args;
 mod config;
 mod cycling;
@@ -19,6 +20,7 @@ mod fs;
 mod optim;
 mod schedule;
 
+pub use amp::{Amp, GradScalerSettings};
 pub use args::{
     RUN_FLAG_KEYS, RunArgs, document_defaults, flag_key, lookup, parse_number, parse_numbers,
 };

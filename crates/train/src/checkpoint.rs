@@ -39,6 +39,9 @@ pub struct CheckpointState {
     /// The best value of the task's selection metric so far, and its epoch.
     #[serde(default)]
     pub best: Option<(f64, usize)>,
+    /// The loss scaler's state (`amp` runs).
+    #[serde(default)]
+    pub grad_scaler: Option<kindling_precision::GradScalerState>,
 }
 
 /// A loaded checkpoint.
@@ -163,6 +166,12 @@ mod tests {
                 train_seconds: 1.5,
                 scheduler: Some(vec![4, 2]),
                 best: Some((0.1 + 0.2, 1)),
+                grad_scaler: Some(kindling_precision::GradScalerState {
+                    scale: 32768.0,
+                    growth_tracker: 7,
+                    consecutive_skips: 1,
+                    skipped_steps: 3,
+                }),
             },
             model: vec![1, 2, 3],
             optimizer: vec![9; 10],

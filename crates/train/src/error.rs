@@ -13,6 +13,9 @@ pub enum TrainError {
     /// The device or dtype cannot be used.
     #[error(transparent)]
     Device(#[from] kindling_run::DeviceError),
+    /// Mixed precision: a scaler that cannot be built, or a collapsed loss scale.
+    #[error(transparent)]
+    Precision(#[from] kindling_precision::PrecisionError),
     /// A dataset could not be read (the message names the file).
     #[error("{0}")]
     Data(String),

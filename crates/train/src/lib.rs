@@ -12,6 +12,7 @@
 //! with freezing, gradual unfreezing and head/backbone learning rates). `examples/train_custom.rs`
 //! trains a user's own module on a user's own dataset.
 
+mod amp;
 mod callbacks;
 pub mod checkpoint;
 mod error;

@@ -14,6 +14,8 @@ use std::time::Instant;
 use burn::lr_scheduler::LrSchedulerRecord;
 use burn::module::Module;
 use burn::optim::GradientsParams;
+
+use crate::amp::MixedPrecision;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -189,6 +191,7 @@ impl<'a> Trainer<'a> {
         // The device (and its float dtype) is fixed before any tensor exists.
         let device = kindling_run::init_device(cfg.device, cfg.dtype, cfg.seed)?;
         let train_device = device.clone().autodiff();
+        let mut amp = MixedPrecision::new(&cfg, &device)?;
         std::fs::create_dir_all(&cfg.out).map_err(TrainError::io(&cfg.out))?;
 
         let data = task.data()?;
@@ -223,8 +226,11 @@ impl<'a> Trainer<'a> {
         };
         let mut columns = vec!["train_loss".to_string()];
         columns.extend(task.train_columns());
+        // Averages over the epoch's training samples.
+        let train_columns = columns.len();
         let val_columns = task.val_columns();
         columns.extend(val_columns.iter().cloned());
+        columns.extend(amp.columns());
         let mut history = History::new(columns);
         let (best_name, goal) = task.best_metric();
         let best_column = history.column(&best_name).ok_or_else(|| {
@@ -261,6 +267,7 @@ impl<'a> Trainer<'a> {
                     ckpt.state.metrics.columns, history.columns
                 )));
             }
+            amp.load_state(ckpt.state.grad_scaler)?;
             history = ckpt.state.metrics;
             best = ckpt.state.best;
             train_seconds = ckpt.state.train_seconds;
@@ -320,14 +327,14 @@ impl<'a> Trainer<'a> {
             let groups = task.lr_groups(&model)?;
             let bar = progress_bar(steps, epoch, cfg.epochs);
 
-            let mut sums = vec![0.0f64; history.columns.len() - val_columns.len()];
+            let mut sums = vec![0.0f64; train_columns];
             let mut seen = 0usize;
             let mut lr = current_lr(&schedule);
             for (step, batch) in loader.iter().enumerate() {
                 let batch = batch?;
                 check_size(&batch, &data)?;
                 let n = batch.indices.len();
-                let out = task.train_step(&model, &batch)?;
+                let out = amp.step(|| task.train_step(&model, &batch))?;
                 let loss_value: f64 = out.loss.clone().into_scalar::<f32>().into();
                 lr = current_lr(&schedule);
                 if !loss_value.is_finite() {
@@ -338,25 +345,36 @@ impl<'a> Trainer<'a> {
                         lr,
                     });
                 }
-                let mut grads = out.loss.backward();
+                let mut grads = amp.scale(out.loss).backward();
                 if let Some((_, s)) = &schedule {
                     momentum.follow(s);
                 }
-                if groups.is_empty() {
-                    let grads = GradientsParams::from_grads(grads, &model);
-                    model = optimizer.step(lr, model, grads);
-                } else {
-                    // One optimizer step per group, each over its own parameters' gradients:
-                    // the optimizer keys its state by parameter, so this is PyTorch's
-                    // param_groups with one optimizer.
-                    for group in &groups {
-                        let g = GradientsParams::from_params(&mut grads, &model, &group.params);
+                // One optimizer step per group, each over its own parameters' gradients: the
+                // optimizer keys its state by parameter, so this is PyTorch's param_groups
+                // with one optimizer.
+                let (factors, mut part_grads): (Vec<f64>, Vec<GradientsParams>) =
+                    if groups.is_empty() {
+                        (vec![1.0], vec![GradientsParams::from_grads(grads, &model)])
+                    } else {
+                        groups
+                            .iter()
+                            .map(|g| {
+                                let p = GradientsParams::from_params(&mut grads, &model, &g.params);
+                                (g.factor, p)
+                            })
+                            .unzip()
+                    };
+                let skip = amp.unscale(&model, &mut part_grads)?;
+                if !skip {
+                    for (factor, g) in factors.into_iter().zip(part_grads) {
                         if !g.is_empty() {
-                            model = optimizer.step(lr * group.factor, model, g);
+                            model = optimizer.step(lr * factor, model, g);
                         }
                     }
                 }
-                if let Some((Interval::Step, s)) = schedule.as_mut() {
+                amp.update().map_err(|e| at_step(e, epoch, step + 1))?;
+                // A skipped step does not advance a per-step schedule (PyTorch's warning case).
+                if let Some((Interval::Step, s)) = schedule.as_mut().filter(|_| !skip) {
                     s.step_with_metric(loss_value).map_err(|e| {
                         TrainError::Schedule(format!("at epoch {epoch}, step {}: {e}", step + 1))
                     })?;
@@ -369,13 +387,14 @@ impl<'a> Trainer<'a> {
                 seen += n;
                 let rate = seen as f64 / epoch_start.elapsed().as_secs_f64().max(1e-9);
                 let mut message = format!("loss {:.4}", sums[0] / seen as f64);
-                for (name, sum) in history.columns[1..].iter().zip(&sums[1..]) {
+                for (name, sum) in history.columns[1..train_columns].iter().zip(&sums[1..]) {
                     message.push_str(&format!(
                         " {} {:.4}",
                         name.trim_start_matches("train_"),
                         sum / seen as f64
                     ));
                 }
+                message.push_str(&amp.progress());
                 bar.set_message(format!("{message} lr {lr:.3e} {rate:.0} img/s"));
                 bar.inc(1);
                 let info = StepInfo {
@@ -420,6 +439,7 @@ impl<'a> Trainer<'a> {
             }
             let mut values: Vec<f64> = sums.iter().map(|s| s / seen.max(1) as f64).collect();
             values.extend(&val);
+            values.extend(amp.values());
             let row = EpochRow {
                 epoch,
                 values,
@@ -456,6 +476,7 @@ impl<'a> Trainer<'a> {
                         None => None,
                     },
                     best,
+                    grad_scaler: amp.state(),
                 },
                 model: record_bytes(model.clone().into_record().into_bytes())?,
                 optimizer: record_bytes(optimizer.into_bytes())?,
@@ -629,4 +650,12 @@ fn progress_bar(len: usize, epoch: usize, epochs: usize) -> ProgressBar {
     );
     bar.set_prefix(format!("epoch {epoch}/{epochs}"));
     bar
+}
+
+/// A collapsed loss scale, with where it happened.
+fn at_step(e: TrainError, epoch: usize, step: usize) -> TrainError {
+    match e {
+        TrainError::Precision(e) => TrainError::Task(format!("epoch {epoch}, step {step}: {e}")),
+        other => other,
+    }
 }

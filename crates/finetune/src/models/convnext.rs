@@ -182,8 +182,9 @@ impl CNBlock {
             BlockLayer::Linear(fc) => fc.forward(t),
             BlockLayer::Gelu(g) => g.forward(t),
         });
-        let y = y * self.layer_scale.val().unsqueeze::<4>();
-        self.stochastic_depth.forward(y) + x
+        let y = y.clone() * kindling_precision::like(self.layer_scale.val(), &y).unsqueeze::<4>();
+        let (y, x) = kindling_precision::promote(self.stochastic_depth.forward(y), x);
+        y + x
     }
 }
 

@@ -12,6 +12,7 @@ use burn::tensor::{Device, Distribution, Tensor};
 use kindling_nn::{
     Conv2d, Conv2dConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig, MultiheadAttention,
 };
+use kindling_precision::like;
 
 use super::convnext::Gelu;
 use super::named::Named;
@@ -246,8 +247,10 @@ impl Architecture for VisionTransformer {
         let d = self.hidden_dim;
         // [n, d, h/p, w/p] → [n, patches, d].
         let x = self.conv_proj.forward(x).flatten::<3>(2, 3).swap_dims(1, 2);
-        let cls = self.class_token.val().expand([n, 1, d]);
-        let x = Tensor::cat(vec![cls, x], 1) + self.encoder.pos_embedding.val();
+        // Under autocast the patch embedding is low precision: the token and the position
+        // embedding follow it (Burn has no dtype promotion).
+        let cls = like(self.class_token.val(), &x).expand([n, 1, d]);
+        let x = Tensor::cat(vec![cls, x.clone()], 1) + like(self.encoder.pos_embedding.val(), &x);
         let x = self.encoder.dropout.forward(x);
         let x = self.encoder.layers.modules().fold(x, |x, b| b.forward(x));
         Features::Tokens(self.encoder.ln.forward(x))

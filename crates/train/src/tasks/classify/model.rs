@@ -1,12 +1,12 @@
-//! The classify task's model: a small VGG-style CNN.
+//! The classify task's model: a small VGG-style CNN, built from Kindling's layers (PyTorch's
+//! initialisation and BatchNorm statistics; autocast-aware).
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
+use kindling_nn::{BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, Linear, LinearConfig};
 
 /// Configuration of [`SmallCnn`].
 #[derive(Config, Debug)]
@@ -29,8 +29,8 @@ impl SmallCnnConfig {
         let mut channels = self.in_channels;
         for &width in &self.widths {
             blocks.push(ConvBlock {
-                conv: Conv2dConfig::new([channels, width], [3, 3])
-                    .with_padding(PaddingConfig2d::Same)
+                conv: Conv2dConfig::new(channels, width, [3, 3])
+                    .with_padding([1, 1])
                     .with_bias(false)
                     .init(device),
                 norm: BatchNormConfig::new(width).init(device),

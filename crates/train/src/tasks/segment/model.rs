@@ -4,11 +4,12 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
+use kindling_nn::{
+    BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig,
+};
 
 /// Configuration of [`UNet`].
 #[derive(Config, Debug)]
@@ -40,7 +41,7 @@ impl UNetConfig {
         let mut channels = bottom;
         for &w in self.widths.iter().rev() {
             up.push(UpBlock {
-                upsample: ConvTranspose2dConfig::new([channels, w], [2, 2])
+                upsample: ConvTranspose2dConfig::new(channels, w, [2, 2])
                     .with_stride([2, 2])
                     .init(device),
                 conv: DoubleConv::new(2 * w, w, device),
@@ -52,7 +53,7 @@ impl UNetConfig {
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
             bottleneck,
             up,
-            head: Conv2dConfig::new([channels, self.num_classes], [1, 1]).init(device),
+            head: Conv2dConfig::new(channels, self.num_classes, [1, 1]).init(device),
         };
         crate::tasks::materialize(&model);
         model
@@ -71,8 +72,8 @@ pub struct DoubleConv {
 impl DoubleConv {
     fn new(input: usize, output: usize, device: &Device) -> Self {
         let conv = |i, o| {
-            Conv2dConfig::new([i, o], [3, 3])
-                .with_padding(PaddingConfig2d::Same)
+            Conv2dConfig::new(i, o, [3, 3])
+                .with_padding([1, 1])
                 .with_bias(false)
                 .init(device)
         };
