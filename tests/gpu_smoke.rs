@@ -6,6 +6,11 @@ mod common;
 use common::{run_ok, xtask};
 
 fn smoke_on_wgpu(dtype: &str) {
+    smoke_on_wgpu_with(dtype, "off");
+}
+
+/// The smoke run on wgpu in `dtype` with `--amp amp`, from Flex f32's weights.
+fn smoke_on_wgpu_with(dtype: &str, amp: &str) {
     let dir = tempfile::tempdir().unwrap();
     let reference = dir.path().join("ref");
     run_ok(
@@ -30,6 +35,8 @@ fn smoke_on_wgpu(dtype: &str) {
                 "wgpu",
                 "--dtype",
                 dtype,
+                "--amp",
+                amp,
                 "--steps",
                 "4",
                 "--reference",
@@ -57,6 +64,12 @@ fn smoke_on_wgpu(dtype: &str) {
 #[test]
 fn wgpu_f16_trains_like_flex_f32() {
     smoke_on_wgpu("f16");
+}
+
+/// Autocast to f16 with f32 master weights and loss scaling on the GPU path.
+#[test]
+fn wgpu_amp_f16_trains_like_flex_f32() {
+    smoke_on_wgpu_with("f32", "f16");
 }
 
 /// Slow on a software GPU (every kernel compiles again for f32); CI runs it when time allows.

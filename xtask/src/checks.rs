@@ -19,6 +19,10 @@ pub struct CheckGpuArgs {
     /// Smoke steps per run
     #[arg(long, default_value_t = 6)]
     pub steps: usize,
+    /// Also the smoke test under f16 autocast, and one resnet50 training step (batch 64,
+    /// 224²) in f32 and under autocast on each device, timed
+    #[arg(long)]
+    pub amp: bool,
 }
 
 /// Builds xtask with the devices' features and runs the smoke test on each device and dtype.
@@ -27,24 +31,30 @@ pub fn check_gpu(args: &CheckGpuArgs) -> Result<()> {
     features.sort();
     features.dedup();
     let mut failures = Vec::new();
+    let mut runs: Vec<(String, &str)> =
+        args.dtypes.iter().map(|d| (d.to_string(), "off")).collect();
+    if args.amp {
+        runs.push(("f32".into(), "f16"));
+    }
     for device in &args.devices {
-        for dtype in &args.dtypes {
+        for (dtype, amp) in &runs {
             let status = cargo()
                 .args(["run", "--release", "-p", "xtask", "--features"])
                 .arg(features.join(","))
                 .args(["--", "smoke", "--device"])
                 .arg(device.to_string())
-                .arg("--dtype")
-                .arg(dtype.to_string())
-                .arg("--steps")
+                .args(["--dtype", dtype, "--amp", amp, "--steps"])
                 .arg(args.steps.to_string())
                 .status()
                 .context("running cargo")?;
             let verdict = if status.success() { "ok" } else { "FAILED" };
-            eprintln!("check-gpu: {device} {dtype}: {verdict}");
+            eprintln!("check-gpu: {device} {dtype} amp {amp}: {verdict}");
             if !status.success() {
-                failures.push(format!("{device} {dtype}"));
+                failures.push(format!("{device} {dtype} amp {amp}"));
             }
+        }
+        if args.amp {
+            amp_step_times(&features.join(","), &device.to_string())?;
         }
     }
     ensure!(
@@ -52,6 +62,50 @@ pub fn check_gpu(args: &CheckGpuArgs) -> Result<()> {
         "smoke test failed on: {}",
         failures.join(", ")
     );
+    Ok(())
+}
+
+/// One resnet50 training step (batch 64, 224²) in f32 and under f16 and bf16 autocast on
+/// `device`, timed by the `amp_memory` probe built with `features` (release), with the ratios
+/// the issue's GPU goal is stated in (≥ 1.8× f32 speed).
+fn amp_step_times(features: &str, device: &str) -> Result<()> {
+    let status = cargo()
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "xtask",
+            "--bin",
+            "amp_memory",
+            "--features",
+        ])
+        .arg(features)
+        .status()
+        .context("running cargo")?;
+    ensure!(status.success(), "building amp_memory failed");
+    let exe = target_dir().join("release").join("amp_memory");
+    let mut f32_seconds = None;
+    for mode in ["f32", "amp-f16", "amp-bf16"] {
+        let out = Command::new(&exe)
+            .args(["resnet50", "64", "224", mode, device])
+            .output()
+            .context("running amp_memory")?;
+        if !out.status.success() {
+            eprintln!(
+                "check-gpu: {device} resnet50 {mode}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        let seconds = v["step_seconds"].as_f64().unwrap_or(f64::NAN);
+        let base = *f32_seconds.get_or_insert(seconds);
+        eprintln!(
+            "check-gpu: {device} resnet50 batch 64 224² {mode}: {seconds:.3} s/step ({:.2}× f32 \
+             speed)",
+            base / seconds
+        );
+    }
     Ok(())
 }
 
@@ -120,7 +174,8 @@ fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-fn target_dir() -> PathBuf {
+/// The shared cargo target directory.
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"))

@@ -8,6 +8,7 @@ use kindling_train::tasks::classify::{self, CLASSIFY_FLAG_KEYS, ClassifyArgs, Cl
 use kindling_train::tasks::finetune::{self, FINETUNE_FLAG_KEYS, FinetuneArgs, FinetuneRun};
 use kindling_train::tasks::segment::{self, SEGMENT_FLAG_KEYS, SegmentArgs, SegmentRun};
 use xtask::augment_grid::{self, GridArgs};
+use xtask::bench::amp::{self as amp_bench, AmpBenchArgs};
 use xtask::bench::augment::{self as augment_bench, AugmentBenchArgs};
 use xtask::bench::losses::{self, LossBenchArgs};
 use xtask::bench::zoo::{self as zoo_bench, ZooBenchArgs};
@@ -71,6 +72,8 @@ enum Bench {
     Augment(AugmentBenchArgs),
     /// Zoo models' forward and training step on Flex vs torchvision on CPU; peak RSS
     Zoo(ZooBenchArgs),
+    /// One training step's peak heap and time in f32, under autocast and in pure f16
+    Amp(AmpBenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -241,5 +244,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Bench {
             what: Bench::Zoo(args),
         } => zoo_bench::run(&args),
+        Cmd::Bench {
+            what: Bench::Amp(args),
+        } => amp_bench::run(&args).map(|_| ()),
     }
 }

@@ -331,3 +331,91 @@ fn the_imported_source_builds_saves_and_reloads_a_fine_tuned_model() {
         .into_scalar();
     assert_eq!(diff, 0.0, "the reloaded model differs");
 }
+
+/// The import under master weights (apex O2; its Burn layers do not follow autocast): the f16
+/// working copy runs, one step trains the f32 masters. Its logits are 7.1e-2 from the f32
+/// model's here — Burn's BatchNorm computes in f16 in the working copy (apex keeps BatchNorm
+/// in f32, which Burn's layer cannot do with an f16 input) — so the bound is that measured
+/// gap plus margin, not f16 rounding: autocast through `kindling::nn` layers is the accurate
+/// path.
+#[test]
+fn the_import_trains_on_f32_master_weights_through_an_f16_copy() {
+    use burn::module::Module;
+    use burn::optim::{GradientsParams, SgdConfig};
+    use burn::tensor::{DType, FloatDType, Int};
+    use kindling_precision::{GradScaler, GradScalerConfig, MasterWeights};
+    let dir = tempfile::tempdir().unwrap();
+    let done = imported(dir.path());
+    let device = Device::flex().autodiff();
+    let mut master = Model::new(&device);
+    load_weights(&mut master, &done.weights).unwrap();
+    let shape = [2, 3, 48, 192];
+    let x = Tensor::<4>::from_data(TensorData::new(fill("input", &shape), shape), &device);
+    let reference: Vec<f32> = master
+        .valid()
+        .forward(x.clone().inner())
+        .into_data()
+        .try_to_vec()
+        .unwrap();
+
+    let o2 = MasterWeights::new(FloatDType::F16);
+    let working = o2.working(&master);
+    let logits = working.valid().forward(o2.input(x.clone()).inner());
+    assert_eq!(logits.dtype(), DType::F16);
+    let got: Vec<f32> = logits
+        .cast(FloatDType::F32)
+        .into_data()
+        .try_to_vec()
+        .unwrap();
+    let worst = got
+        .iter()
+        .zip(&reference)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    eprintln!("f16 working copy vs f32 logits: max |diff| {worst:.1e}");
+    assert!(worst < 0.1, "{got:?} vs {reference:?}");
+
+    // f16 gradients overflow at the initial scale 2^16: the scaler skips and halves until a
+    // step goes through, as in training.
+    let mut scaler = GradScaler::new(GradScalerConfig::new()).unwrap();
+    let labels = Tensor::<1, Int>::from_ints([0, 1], &device);
+    let loss_fn = burn::nn::loss::CrossEntropyLossConfig::new().init(&device);
+    let mut optimizer = SgdConfig::new().init();
+    let before = values(&master, HEAD_WEIGHT);
+    let mut master = master;
+    let mut skipped = 0;
+    loop {
+        let working = o2.working(&master);
+        let logits = working.forward(o2.input(x.clone())).cast(FloatDType::F32);
+        let loss = loss_fn.forward(logits, labels.clone());
+        let grads = GradientsParams::from_grads(scaler.scale(loss).backward(), &master);
+        let (stepped, took) = scaler
+            .step(master, grads, |m, g| optimizer.step(0.1, m, g))
+            .unwrap();
+        scaler.update().unwrap();
+        master = o2.restore(stepped);
+        if took {
+            break;
+        }
+        skipped += 1;
+        assert_eq!(
+            values(&master, HEAD_WEIGHT),
+            before,
+            "a skipped step moved the head"
+        );
+    }
+    eprintln!(
+        "first step taken after {skipped} skipped, scale {}",
+        scaler.scale_factor()
+    );
+    let after = values(&master, HEAD_WEIGHT);
+    assert_ne!(before, after, "the f32 head trained");
+    let t = master
+        .collect(None, None, false)
+        .into_iter()
+        .find(|t| t.name == HEAD_WEIGHT)
+        .unwrap();
+    assert_eq!(t.dtype, DType::F32);
+}
+
+const HEAD_WEIGHT: &str = "submodule4.linear1.weight";

@@ -1,6 +1,7 @@
 //! Mixed precision for Burn: an autocast scope that Kindling's layers follow (f16/bf16
 //! convolutions, linear layers and matmuls; f32 normalisation, softmax and losses; f32 master
-//! parameters), and loss scaling with PyTorch's [`GradScaler`] semantics.
+//! parameters), [`MasterWeights`] (apex O2) for modules built from other layers, and loss
+//! scaling with PyTorch's [`GradScaler`] semantics.
 //!
 //! The training loop of `torch.amp`:
 //!
@@ -16,6 +17,7 @@
 mod autocast;
 mod error;
 mod grad_scaler;
+mod master_weights;
 
 pub use autocast::{
     AutocastGuard, autocast, autocast_dtype, autocast_inputs, full, like, low, promote, to_dtype,
@@ -23,3 +25,4 @@ pub use autocast::{
 };
 pub use error::PrecisionError;
 pub use grad_scaler::{GradScaler, GradScalerConfig, GradScalerState};
+pub use master_weights::MasterWeights;

@@ -79,7 +79,9 @@ impl MixedPrecision {
                 return Err(TrainError::Task(format!(
                     "--amp {}: no layer of this model follows autocast (it is not built from \
                      kindling::nn layers, e.g. Burn's own or an ONNX import), so it would train \
-                     in f32; build it from kindling::nn, or leave --amp out",
+                     in f32; build it from kindling::nn, train it with \
+                     kindling::precision::MasterWeights in a loop of your own, or leave --amp \
+                     out",
                     self.amp
                 )));
             }

@@ -1,6 +1,7 @@
 //! `cargo xtask bench …`: our implementation and the Python reference, side by side in one
 //! run, with the ratio printed.
 
+pub mod amp;
 pub mod augment;
 pub mod losses;
 pub mod zoo;

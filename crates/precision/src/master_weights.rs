@@ -1,0 +1,94 @@
+//! Master weights (apex's O2) for **any** Burn module — a user's own model of Burn's layers or
+//! an ONNX import, which do not follow [`autocast`](crate::autocast): the whole forward and
+//! backward run on an f16/bf16 working copy, the optimizer steps the f32 master parameters.
+//!
+//! The working copy's parameters are casts of the master's (same [`ParamId`]s), so backward
+//! through them gives the master's parameters f32 gradients directly:
+//!
+//! ```
+//! use burn::module::Module;
+//! use burn::nn::{Linear, LinearConfig};
+//! use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+//! use burn::tensor::{DType, Device, FloatDType, Tensor};
+//! use kindling_precision::MasterWeights;
+//!
+//! let device = Device::flex().autodiff();
+//! let mut master = LinearConfig::new(4, 2).init(&device);
+//! let mut optimizer = SgdConfig::new().init();
+//! let o2 = MasterWeights::new(FloatDType::F16);
+//! let working = o2.working(&master);
+//! let y = working.forward(o2.input(Tensor::<2>::ones([3, 4], &device)));
+//! assert_eq!(y.dtype(), DType::F16);
+//! let loss = y.cast(FloatDType::F32).powi_scalar(2).mean();
+//! let grads = GradientsParams::from_grads(loss.backward(), &master);
+//! master = o2.restore(optimizer.step(0.1, master, grads));
+//! assert_eq!(master.weight.val().dtype(), DType::F32);
+//! ```
+//!
+//! Burn keeps a module's BatchNorm running statistics in one place shared by every clone, so
+//! the working copy's statistics are the master's: during the step they are cast to the low
+//! dtype and Burn's BatchNorm updates them there; [`MasterWeights::restore`] stores them back
+//! in f32 after each step (apex keeps BatchNorm in f32 throughout, which needs a BatchNorm
+//! that takes low-precision input with f32 parameters — Kindling's own does, under
+//! autocast). Combine with a [`GradScaler`](crate::GradScaler) for f16.
+//!
+//! [`ParamId`]: burn::module::ParamId
+
+use burn::module::{Module, ModuleMapper, Param};
+use burn::tensor::{FloatDType, Tensor};
+
+use crate::autocast::to_dtype;
+
+/// Casts every float tensor of a module.
+struct Caster(FloatDType);
+
+impl ModuleMapper for Caster {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let dtype = self.0;
+        param.map(|t| to_dtype(t, dtype.into()))
+    }
+}
+
+/// Master weights in f32, a working copy in a low dtype (see the module docs).
+#[derive(Debug, Clone, Copy)]
+pub struct MasterWeights {
+    dtype: FloatDType,
+}
+
+impl MasterWeights {
+    /// Working copies in `dtype` (f16 or bf16).
+    pub fn new(dtype: FloatDType) -> Self {
+        Self { dtype }
+    }
+
+    /// The working dtype.
+    pub fn dtype(&self) -> FloatDType {
+        self.dtype
+    }
+
+    /// This step's working copy: `master` with every float tensor cast to the working dtype.
+    /// Forward and backward run on it; `GradientsParams::from_grads(grads, &master)` then
+    /// holds the master's f32 gradients.
+    pub fn working<M: Module>(&self, master: &M) -> M {
+        sync_running_statistics(master);
+        master.clone().map(&mut Caster(self.dtype))
+    }
+
+    /// An input in the working dtype.
+    pub fn input<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        to_dtype(x, self.dtype.into())
+    }
+
+    /// After the optimizer step: the buffers the copies share (BatchNorm's running
+    /// statistics) back in f32; the master's parameters are f32 already.
+    pub fn restore<M: Module>(&self, master: M) -> M {
+        sync_running_statistics(&master);
+        master.map(&mut Caster(FloatDType::F32))
+    }
+}
+
+/// Burn's running statistics keep each thread's last update apart until synchronised (which
+/// `valid` does); a cast must see the merged value, or the next update mixes dtypes.
+fn sync_running_statistics<M: Module>(module: &M) {
+    let _ = module.valid();
+}
