@@ -168,3 +168,38 @@ impl MixedPrecision {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_amp_run_refuses_a_checkpoint_without_scaler_state() {
+        let cfg = RunConfig {
+            amp: Amp::F16,
+            ..RunConfig::default()
+        };
+        let mut amp = MixedPrecision::new(&cfg, &Device::flex()).unwrap();
+        assert_eq!(amp.columns(), AMP_COLUMNS);
+        assert_eq!(amp.values(), [65536.0, 0.0]);
+        let err = amp.load_state(None).unwrap_err().to_string();
+        assert!(
+            err.contains("no loss-scaler state") && err.contains("--amp f16"),
+            "{err}"
+        );
+        // Without --amp there is nothing to restore, whatever the checkpoint holds.
+        let mut off = MixedPrecision::new(&RunConfig::default(), &Device::flex()).unwrap();
+        assert!(off.load_state(None).is_ok() && off.columns().is_empty());
+    }
+
+    #[test]
+    fn bf16_is_not_scaled_by_default() {
+        let cfg = RunConfig {
+            amp: Amp::Bf16,
+            ..RunConfig::default()
+        };
+        let amp = MixedPrecision::new(&cfg, &Device::flex()).unwrap();
+        assert_eq!(amp.values(), [1.0, 0.0]);
+        assert_eq!(amp.progress(), "");
+    }
+}
