@@ -63,17 +63,7 @@ impl Conv2dConfig {
     /// # Panics
     /// If a channel count is zero or not divisible by `groups` (a bug in the model definition).
     pub fn init(&self, device: &Device) -> Conv2d {
-        assert!(
-            self.groups > 0
-                && self.in_channels > 0
-                && self.out_channels > 0
-                && self.in_channels.is_multiple_of(self.groups)
-                && self.out_channels.is_multiple_of(self.groups),
-            "conv2d channels {}→{} do not fit groups {}",
-            self.in_channels,
-            self.out_channels,
-            self.groups
-        );
+        assert_groups("conv2d", self.in_channels, self.out_channels, self.groups);
         let [kh, kw] = self.kernel_size;
         let fan_in = self.in_channels / self.groups * kh * kw;
         let fan_out = self.out_channels / self.groups * kh * kw;
@@ -98,6 +88,19 @@ impl Conv2dConfig {
             groups: self.groups,
         }
     }
+}
+
+/// Panics unless both channel counts are positive multiples of `groups` (a model-definition
+/// bug, caught when the layer is built).
+pub(crate) fn assert_groups(op: &str, in_channels: usize, out_channels: usize, groups: usize) {
+    assert!(
+        groups > 0
+            && in_channels > 0
+            && out_channels > 0
+            && in_channels.is_multiple_of(groups)
+            && out_channels.is_multiple_of(groups),
+        "{op} channels {in_channels}→{out_channels} do not fit groups {groups}"
+    );
 }
 
 impl Conv2d {

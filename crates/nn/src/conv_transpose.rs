@@ -64,16 +64,11 @@ impl ConvTranspose2dConfig {
     /// # Panics
     /// If a channel count is zero or not divisible by `groups` (a bug in the model definition).
     pub fn init(&self, device: &Device) -> ConvTranspose2d {
-        assert!(
-            self.groups > 0
-                && self.in_channels > 0
-                && self.out_channels > 0
-                && self.in_channels.is_multiple_of(self.groups)
-                && self.out_channels.is_multiple_of(self.groups),
-            "conv_transpose2d channels {}→{} do not fit groups {}",
+        crate::conv::assert_groups(
+            "conv_transpose2d",
             self.in_channels,
             self.out_channels,
-            self.groups
+            self.groups,
         );
         let [kh, kw] = self.kernel_size;
         let fan_in = self.out_channels / self.groups * kh * kw;
