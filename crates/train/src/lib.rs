@@ -4,7 +4,9 @@
 //! data, model, loss and metrics), and the [`Trainer`] does the rest — device and dtype
 //! set-up, seeding, per-epoch shuffling, per-sample augmentation keyed by (seed, epoch,
 //! index) in Burn's `DataLoader` workers, the optimizer and learning-rate schedule (per epoch
-//! or per step, ReduceLROnPlateau fed the validation loss), divergence detection, atomic
+//! or per step, ReduceLROnPlateau fed the validation loss), mixed precision (`amp`: each step
+//! under autocast with f32 master weights, loss scaling with skipped steps), divergence
+//! detection, atomic
 //! `last`/`best` checkpoints, `--resume`, `metrics.csv` with the task's columns, PNG curves,
 //! progress bars, callbacks and a final [`Summary`].
 //!
