@@ -2,15 +2,39 @@
 //! in its own binary, `amp_memory`, one process per case) and its time, in f32, under
 //! autocast to f16 and bf16, and with the whole model in f16; ratios to f32.
 //!
-//! On Flex (CPU) the low dtypes are not faster — f16 arithmetic is emulated — so the speed
-//! ratios here are reported, not goals; `cargo xtask check-gpu --amp` runs the same on a GPU.
+//! The PyTorch reference (`tests/fixtures/precision/bench_amp_torch.py`: the same model, batch,
+//! size and mode under `torch.autocast("cpu")`, same threads) is timed in the same run. On Flex
+//! (CPU) the low dtypes are not faster — f16 arithmetic is emulated — so the speed ratios are
+//! reported, not goals; `cargo xtask check-gpu --amp` times the same on a GPU.
 
 use std::process::Command;
 
 use anyhow::{Context, Result, ensure};
 use serde_json::Value;
 
+use super::torch_python;
 use crate::checks::{target_dir, workspace_root};
+
+/// PyTorch's step time for one case and mode (`None` for a mode it has no CPU equivalent of).
+fn torch_step_seconds(case: [&str; 3], mode: &str, threads: usize) -> Result<Option<f64>> {
+    if !matches!(mode, "f32" | "amp-f16" | "amp-bf16") {
+        return Ok(None);
+    }
+    let script = workspace_root().join("tests/fixtures/precision/bench_amp_torch.py");
+    let out = Command::new(torch_python()?)
+        .arg(&script)
+        .args(case)
+        .args([mode, &threads.to_string()])
+        .output()
+        .context("running bench_amp_torch.py")?;
+    ensure!(
+        out.status.success(),
+        "bench_amp_torch.py {case:?} {mode}:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).context("reading bench_amp_torch.py")?;
+    Ok(v["step_seconds"].as_f64())
+}
 
 /// Flags of `cargo xtask bench amp`.
 #[derive(Debug, Clone, clap::Args)]
@@ -29,6 +53,12 @@ pub struct AmpBenchArgs {
         default_value = "f32,amp-f16,amp-bf16,f16"
     )]
     pub modes: Vec<String>,
+    /// Threads for both sides
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Skip the PyTorch side
+    #[arg(long)]
+    pub no_reference: bool,
 }
 
 /// One measured case.
@@ -69,7 +99,7 @@ pub fn run(args: &AmpBenchArgs) -> Result<Vec<AmpMeasurement>> {
     let exe = probe()?;
     let mut rows = Vec::new();
     println!(
-        "{:<10} {:>5} {:>4} {:<9} {:>11} {:>10} {:>12} {:>8} {:>9} {:>7}",
+        "{:<10} {:>5} {:>4} {:<9} {:>11} {:>10} {:>12} {:>8} {:>9} {:>7} {:>9} {:>7}",
         "model",
         "batch",
         "size",
@@ -79,6 +109,8 @@ pub fn run(args: &AmpBenchArgs) -> Result<Vec<AmpMeasurement>> {
         "step peak",
         "× f32",
         "step s",
+        "× f32",
+        "torch s",
         "× f32"
     );
     for case in &args.cases {
@@ -87,9 +119,12 @@ pub fn run(args: &AmpBenchArgs) -> Result<Vec<AmpMeasurement>> {
             anyhow::bail!("case `{case}`: expected MODEL:BATCH:SIZE");
         };
         let mut f32_row: Option<(u64, f64)> = None;
+        let mut torch_f32: Option<f64> = None;
         for mode in &args.modes {
             let out = Command::new(&exe)
                 .args([model, batch, size, mode])
+                // Flex computes on rayon's global pool: the same threads as PyTorch.
+                .env("RAYON_NUM_THREADS", args.threads.to_string())
                 .output()
                 .with_context(|| format!("running {}", exe.display()))?;
             ensure!(
@@ -129,8 +164,20 @@ pub fn run(args: &AmpBenchArgs) -> Result<Vec<AmpMeasurement>> {
             } else {
                 4 * m.params
             };
+            let torch = match args.no_reference {
+                true => None,
+                false => torch_step_seconds([model, batch, size], mode, args.threads)?,
+            };
+            if mode == "f32" {
+                torch_f32 = torch;
+            }
+            let (torch_s, torch_ratio) = match (torch, torch_f32) {
+                (Some(t), Some(base)) => (format!("{t:.3}"), format!("{:.2}", t / base)),
+                (Some(t), None) => (format!("{t:.3}"), "-".into()),
+                _ => ("-".into(), "-".into()),
+            };
             println!(
-                "{:<10} {:>5} {:>4} {:<9} {:>11.1} {:>9.1}M {:>11.1}M {:>8} {:>9.3} {:>7}",
+                "{:<10} {:>5} {:>4} {:<9} {:>11.1} {:>9.1}M {:>11.1}M {:>8} {:>9.3} {:>7} {:>9} {:>7}",
                 model,
                 batch,
                 size,
@@ -140,7 +187,9 @@ pub fn run(args: &AmpBenchArgs) -> Result<Vec<AmpMeasurement>> {
                 mb(m.step_peak_bytes),
                 peak_ratio,
                 m.step_seconds,
-                time_ratio
+                time_ratio,
+                torch_s,
+                torch_ratio
             );
             rows.push(m);
         }
