@@ -1,7 +1,7 @@
 //! The [`Loss`] abstraction, [`Reduction`], and the helpers every loss shares: target
 //! conversion, the f32 compute dtype for half-precision inputs, and entry checks.
 
-use burn::tensor::{Bool, DType, FloatDType, Int, Tensor};
+use burn::tensor::{Bool, DType, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::LossError;
@@ -106,18 +106,7 @@ pub(crate) fn compute_dtype(dtype: DType) -> DType {
     }
 }
 
-pub(crate) fn cast_to<const D: usize>(t: Tensor<D>, dtype: DType) -> Tensor<D> {
-    if t.dtype() == dtype {
-        return t;
-    }
-    let target = match dtype {
-        DType::F64 => FloatDType::F64,
-        DType::F16 => FloatDType::F16,
-        DType::BF16 => FloatDType::BF16,
-        _ => FloatDType::F32,
-    };
-    t.cast(target)
-}
+pub(crate) use kindling_precision::to_dtype as cast_to;
 
 /// The input in its compute dtype (see [`compute_dtype`]).
 pub(crate) fn upcast<const D: usize>(t: Tensor<D>) -> Tensor<D> {

@@ -71,18 +71,8 @@ pub fn autocast_dtype() -> Option<FloatDType> {
     ACTIVE.with(Cell::get)
 }
 
-fn float_dtype(dtype: DType) -> Option<FloatDType> {
-    match dtype {
-        DType::F64 => Some(FloatDType::F64),
-        DType::F32 => Some(FloatDType::F32),
-        DType::F16 => Some(FloatDType::F16),
-        DType::BF16 => Some(FloatDType::BF16),
-        _ => None,
-    }
-}
-
 fn cast_to<const D: usize>(x: Tensor<D>, dtype: FloatDType) -> Tensor<D> {
-    if float_dtype(x.dtype()) == Some(dtype) {
+    if x.dtype() == DType::from(dtype) {
         x
     } else {
         x.cast(dtype)
@@ -120,25 +110,16 @@ pub fn full<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// `x` cast to `other`'s dtype, for an elementwise op between a parameter (f32) and an
 /// activation (f16 under autocast): the dtype promotion Burn does not do.
 pub fn like<const D: usize, const E: usize>(x: Tensor<D>, other: &Tensor<E>) -> Tensor<D> {
-    match float_dtype(other.dtype()) {
-        Some(dtype) => cast_to(x, dtype),
-        None => x,
-    }
+    to_dtype(x, other.dtype())
 }
 
 /// Both tensors in the wider of their float dtypes (f32 over f16/bf16): PyTorch's type
 /// promotion for an elementwise op (a residual sum of an f32 and a low-precision branch).
 pub fn promote<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> (Tensor<D>, Tensor<D>) {
-    let rank = |d: DType| match d {
-        DType::F64 => 3,
-        DType::F32 => 2,
-        DType::F16 | DType::BF16 => 1,
-        _ => 0,
-    };
     let (da, db) = (a.dtype(), b.dtype());
     if da == db {
         (a, b)
-    } else if rank(da) >= rank(db) {
+    } else if da.size() >= db.size() {
         let b = to_dtype(b, da);
         (a, b)
     } else {
@@ -149,10 +130,13 @@ pub fn promote<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> (Tensor<D>, Tensor
 
 /// `x` cast back to `dtype` (a layer computing in f32 returns its input's dtype, as PyTorch's
 /// CUDA BatchNorm does).
+/// Any float dtype; `x` is returned as it is for a non-float one.
 pub fn to_dtype<const D: usize>(x: Tensor<D>, dtype: DType) -> Tensor<D> {
-    match float_dtype(dtype) {
-        Some(d) => cast_to(x, d),
-        None => x,
+    match dtype {
+        DType::F64 | DType::F32 | DType::Flex32 | DType::F16 | DType::BF16 => {
+            cast_to(x, dtype.into())
+        }
+        _ => x,
     }
 }
 

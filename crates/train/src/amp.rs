@@ -5,7 +5,7 @@
 
 use burn::module::Module;
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, FloatDType, Tensor};
+use burn::tensor::{Device, Tensor};
 use kindling_precision::{
     AutocastGuard, GradScaler, GradScalerConfig, GradScalerState, autocast_inputs,
 };
@@ -71,7 +71,7 @@ impl MixedPrecision {
     /// must reach an autocast op: a model of layers that ignore autocast is an error, not an
     /// f32 run labelled AMP.
     pub(crate) fn step<T>(&mut self, step: impl FnOnce() -> Result<T>) -> Result<T> {
-        let _scope = AutocastGuard::enter(self.amp.float_dtype().filter(|d| *d != FloatDType::F32));
+        let _scope = AutocastGuard::enter(self.amp.float_dtype());
         let before = autocast_inputs();
         let out = step()?;
         if self.is_on() && !self.checked {
@@ -99,23 +99,23 @@ impl MixedPrecision {
     }
 
     /// Unscales the step's gradients (split into learning-rate groups) and says whether the
-    /// step must be skipped (an inf/NaN gradient).
+    /// step must be skipped (an inf/NaN gradient; never without scaling).
     pub(crate) fn unscale<M: Module>(
         &mut self,
         model: &M,
         groups: &mut [GradientsParams],
     ) -> Result<bool> {
         match &mut self.scaler {
-            Some(s) if s.is_enabled() => Ok(s.unscale_groups(model, groups)?),
-            _ => Ok(false),
+            Some(s) => Ok(s.unscale_groups(model, groups)?),
+            None => Ok(false),
         }
     }
 
     /// Adapts the scale after the step; an error when it collapsed.
     pub(crate) fn update(&mut self) -> Result<()> {
         match &mut self.scaler {
-            Some(s) if s.is_enabled() => Ok(s.update()?),
-            _ => Ok(()),
+            Some(s) => Ok(s.update()?),
+            None => Ok(()),
         }
     }
 

@@ -14,8 +14,6 @@ use std::time::Instant;
 use burn::lr_scheduler::LrSchedulerRecord;
 use burn::module::Module;
 use burn::optim::GradientsParams;
-
-use crate::amp::MixedPrecision;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -24,6 +22,7 @@ use kindling_run::{Interval, RunConfig};
 use kindling_schedulers::Scheduler;
 use serde::Serialize;
 
+use crate::amp::MixedPrecision;
 use crate::callbacks::{Callback, Control, EpochInfo, StepInfo};
 use crate::checkpoint::{Checkpoint, CheckpointState};
 use crate::error::{Result, TrainError};
