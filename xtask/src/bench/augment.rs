@@ -477,7 +477,7 @@ pub fn run(args: &AugmentBenchArgs) -> Result<()> {
                 "÷imgaug"
             );
         }
-        println!(" {:>9}", "same 1/2T");
+        println!(" {:>9} {:>16}", "same 1/2T", "output");
         let mut ratios: BTreeMap<usize, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
         for (name, p) in &selected {
             let input = if *name == "detection" {
@@ -511,7 +511,9 @@ pub fn run(args: &AugmentBenchArgs) -> Result<()> {
                 }
             }
             let same = prints.windows(2).all(|w| w[0] == w[1]);
-            println!(" {:>9}", if same { "yes" } else { "NO" });
+            // The output's hash (images and boxes), to compare builds: an optimisation that keeps
+            // an op's semantics keeps this value.
+            println!(" {:>9} {:016x}", if same { "yes" } else { "NO" }, prints[0]);
             ensure!(same, "`{name}`: output differs between thread counts");
         }
         for (t, (albu, ia)) in &ratios {

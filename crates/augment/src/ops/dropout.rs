@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::noise::{Chance, ElementwiseParams, replace_elementwise, sample_elementwise, threshold};
 use crate::kernels::filter::{FilterPixel, sample_int, validate_int};
-use crate::{AugRng, AugmentError, ImageBuf, Op, Param, Result, Sample, map_image};
+use crate::{AugRng, AugmentError, ImageBuf, Op, Param, Result, Sample, map_image, with_image};
 
 /// Sets a fraction `p` of the pixels (or channel values with `per_channel`) to 0 (imgaug's
 /// `Dropout`; `p` drawn per image).
@@ -147,7 +147,7 @@ impl Op for CoarseDropout {
         }
     }
     fn apply(&self, p: &CoarseDropoutParams, mut s: Sample) -> Result<Sample> {
-        s.image = map_image!(&s.image, b => coarse_dropout(b, p));
+        with_image!(&mut s.image, b => coarse_dropout(b, p));
         Ok(s)
     }
 }
@@ -160,7 +160,11 @@ fn nearest_index(m: usize, n: usize) -> Vec<usize> {
         .collect()
 }
 
-fn coarse_dropout<P: FilterPixel>(img: &ImageBuf<P>, p: &CoarseDropoutParams) -> ImageBuf<P> {
+/// Zeroes the dropped cells in place. A dropped cell is a rectangle of the image (nearest
+/// upscaling of the mask), so rows are filled run by run and rows without a dropped cell are
+/// not touched: the work is the area dropped, as Albumentations' rectangles, not a pass over
+/// the whole image.
+fn coarse_dropout<P: FilterPixel>(img: &mut ImageBuf<P>, p: &CoarseDropoutParams) {
     let (w, h, c) = (img.width(), img.height(), img.channels());
     let (mh, mw) = (p.height.max(1), p.width.max(1));
     let mc = if p.per_channel { c } else { 1 };
@@ -170,27 +174,42 @@ fn coarse_dropout<P: FilterPixel>(img: &ImageBuf<P>, p: &CoarseDropoutParams) ->
         .map(|_| u64::from(rng.next_u32()) < thr)
         .collect();
     let (ys, xs) = (nearest_index(mh, h), nearest_index(mw, w));
-    // The mask of one image row, per value; rows from the same mask row share it.
-    let mut row_mask = vec![false; w * c];
-    let mut current = usize::MAX;
-    let mut out = img.clone();
-    for (row, &my) in out.data_mut().chunks_exact_mut(w * c).zip(&ys) {
-        if my != current {
-            current = my;
-            for (px, &mx) in row_mask.chunks_exact_mut(c).zip(&xs) {
-                let cell = &mask[(my * mw + mx) * mc..(my * mw + mx + 1) * mc];
-                for (ch, m) in px.iter_mut().enumerate() {
-                    *m = cell[ch % mc];
+    // Per mask row: the runs of image values `[start, end)` to zero, per channel when the mask
+    // is per channel (runs of one channel are then strided by `c`).
+    let runs: Vec<Vec<(usize, usize, usize)>> = (0..mh)
+        .map(|my| {
+            let mut runs = Vec::new();
+            for ch in 0..mc {
+                let dropped = |x: usize| mask[(my * mw + xs[x]) * mc + ch];
+                let mut x = 0;
+                while x < w {
+                    if !dropped(x) {
+                        x += 1;
+                        continue;
+                    }
+                    let start = x;
+                    while x < w && dropped(x) {
+                        x += 1;
+                    }
+                    runs.push((ch, start, x));
                 }
             }
-        }
-        for (v, &drop) in row.iter_mut().zip(&row_mask) {
-            if drop {
-                *v = P::default();
+            runs
+        })
+        .collect();
+    for (row, &my) in img.data_mut().chunks_exact_mut(w * c).zip(&ys) {
+        for &(ch, start, end) in &runs[my] {
+            let span = &mut row[start * c..end * c];
+            if mc == 1 {
+                span.fill(P::default());
+            } else {
+                span.iter_mut()
+                    .skip(ch)
+                    .step_by(c)
+                    .for_each(|v| *v = P::default());
             }
         }
     }
-    out
 }
 
 /// How [`Cutout`] fills its rectangles.
