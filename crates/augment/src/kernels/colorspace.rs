@@ -15,12 +15,15 @@ const HSV_SHIFT: i32 = 12;
 
 /// The tables of OpenCV's `RGB2HSV_b` (hue range 180) and the per-value terms of `HSV2RGB_b`.
 pub(crate) struct HsvTables {
-    sdiv: [i32; 256],
-    hdiv: [i32; 256],
+    pub(crate) sdiv: [i32; 256],
+    pub(crate) hdiv: [i32; 256],
     /// `x · (1/255)` in f32.
     unit: [f32; 256],
     /// Per hue: the sector (0..6) and the fraction within it.
     sector: [(usize, f32); 256],
+    /// `sector` split for vector gathers: the sector, and the fraction's `f32` bits.
+    pub(crate) sector_index: [i32; 256],
+    pub(crate) sector_fraction: [i32; 256],
 }
 
 /// The HSV tables, built once.
@@ -39,11 +42,15 @@ pub(crate) fn hsv_tables() -> &'static HsvTables {
             let sector = pre - (pre * (1.0f32 / 6.0)).trunc() * 6.0;
             (sector as usize, h - pre)
         });
+        let sector_index = sector.map(|(s, _)| s as i32);
+        let sector_fraction = sector.map(|(_, f)| f.to_bits() as i32);
         HsvTables {
             sdiv,
             hdiv,
             unit,
             sector,
+            sector_index,
+            sector_fraction,
         }
     })
 }

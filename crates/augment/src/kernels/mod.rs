@@ -5,6 +5,7 @@ pub(crate) mod bilinear;
 pub(crate) mod box_filter;
 pub(crate) mod colorspace;
 pub(crate) mod filter;
+pub(crate) mod hsv_round_trip;
 pub(crate) mod lut;
 pub(crate) mod median;
 pub(crate) mod pil;

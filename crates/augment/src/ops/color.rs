@@ -6,12 +6,15 @@
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
-use super::intensity::{chance, map_values, multiply_table};
-use crate::kernels::colorspace::{
-    hsv_tables, hsv_to_rgb, lab_tables, lab_to_rgb, rgb_to_hsv, rgb_to_lab,
-};
+use super::intensity::{chance, map_values, multiply_table, table};
+use crate::kernels::colorspace::{lab_tables, lab_to_rgb, rgb_to_lab};
+use crate::kernels::hsv_round_trip::hsv_round_trip;
 use crate::param::check_probability;
 use crate::{AugRng, AugmentError, Image, ImageBuf, Op, Param, Pixel, Result, Sample};
+
+fn identity_table() -> [u8; 256] {
+    table(|i| i as u8)
+}
 
 fn one() -> f64 {
     1.0
@@ -234,12 +237,8 @@ impl Op for AddToHueAndSaturation {
         let hue: [u8; 256] = std::array::from_fn(|h| (h as i32 + shift).rem_euclid(180) as u8);
         let sat = p.saturation.clamp(-255, 255);
         let sat: [u8; 256] = std::array::from_fn(|v| (v as i32 + sat).clamp(0, 255) as u8);
-        let t = hsv_tables();
         let c = b.channels();
-        for px in b.data_mut().chunks_exact_mut(c) {
-            let [h, sv, v] = rgb_to_hsv(t, px[0], px[1], px[2]);
-            px[..3].copy_from_slice(&hsv_to_rgb(t, hue[h as usize], sat[sv as usize], v));
-        }
+        hsv_round_trip(b.data_mut(), c, &hue, &sat, &identity_table());
         Ok(s)
     }
 }
@@ -323,11 +322,8 @@ impl Op for MultiplyBrightness {
             }
             BrightnessSpace::Hsv => {
                 let b = needs_rgb_u8(Self::NAME, &mut s.image)?;
-                let (t, c) = (hsv_tables(), b.channels());
-                for px in b.data_mut().chunks_exact_mut(c) {
-                    let [h, sv, v] = rgb_to_hsv(t, px[0], px[1], px[2]);
-                    px[..3].copy_from_slice(&hsv_to_rgb(t, h, sv, lut[v as usize]));
-                }
+                let (identity, c) = (identity_table(), b.channels());
+                hsv_round_trip(b.data_mut(), c, &identity, &identity, &lut);
             }
             BrightnessSpace::Lab => {
                 let b = needs_rgb_u8(Self::NAME, &mut s.image)?;
