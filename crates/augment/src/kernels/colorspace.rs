@@ -100,11 +100,11 @@ pub(crate) fn hsv_to_rgb(t: &HsvTables, h: u8, s: u8, v: u8) -> [u8; 3] {
     ]
 }
 
-const LAB_SHIFT: i32 = 12;
-const LAB_SHIFT2: i32 = 15;
-const LUT_BASE: i32 = 1 << 14;
-const MIN_AB: i32 = -8145;
-const INV_GAMMA_SIZE: usize = 1 << 12;
+pub(crate) const LAB_SHIFT: i32 = 12;
+pub(crate) const LAB_SHIFT2: i32 = 15;
+pub(crate) const LUT_BASE: i32 = 1 << 14;
+pub(crate) const MIN_AB: i32 = -8145;
+pub(crate) const INV_GAMMA_SIZE: usize = 1 << 12;
 const D65: [f64; 3] = [0.950456, 1.0, 1.088754];
 const RGB_TO_XYZ: [f64; 9] = [
     0.412453, 0.357580, 0.180423, 0.212671, 0.715160, 0.072169, 0.019334, 0.119193, 0.950227,
@@ -119,9 +119,20 @@ pub(crate) struct LabTables {
     cbrt: Vec<u16>,
     inv_gamma: Vec<u16>,
     y_fy: [(i32, i32); 256],
-    ab_xz: Vec<i32>,
-    to_xyz: [i32; 9],
-    to_rgb: [i32; 9],
+    pub(crate) ab_xz: Vec<i32>,
+    pub(crate) to_xyz: [i32; 9],
+    pub(crate) to_rgb: [i32; 9],
+    /// The tables above widened to `i32` (and `y_fy` split) for vector gathers.
+    pub(crate) wide: WideLabTables,
+}
+
+/// [`LabTables`] as `i32` tables, for `lab_in_place`'s gathers.
+pub(crate) struct WideLabTables {
+    pub(crate) gamma: [i32; 256],
+    pub(crate) cbrt: Vec<i32>,
+    pub(crate) inv_gamma: Vec<i32>,
+    pub(crate) y: [i32; 256],
+    pub(crate) fy: [i32; 256],
 }
 
 #[inline]
@@ -189,12 +200,12 @@ pub(crate) fn lab_tables() -> &'static LabTables {
         for (i, g) in gamma.iter_mut().enumerate() {
             *g = round(2040.0f32 * apply_gamma(i as f32 / 255.0)) as u16;
         }
-        let inv_gamma = (0..INV_GAMMA_SIZE)
+        let inv_gamma: Vec<u16> = (0..INV_GAMMA_SIZE)
             .map(|i| round(255.0f32 * apply_inv_gamma((1.0 / 4096.0f32) * i as f32)) as u16)
             .collect();
         let (thresh, scale, bias) = (216.0f32 / 24389.0, 841.0f32 / 108.0, 16.0f32 / 116.0);
         let step = 1.0f32 / (255.0 * 8.0);
-        let cbrt = (0..3072)
+        let cbrt: Vec<u16> = (0..3072)
             .map(|i| {
                 let x = step * i as f32;
                 let f = if x < thresh {
@@ -240,6 +251,13 @@ pub(crate) fn lab_tables() -> &'static LabTables {
                     (4096.0 * XYZ_TO_RGB[row * 3 + col] * D65[col]).round_ties_even() as i32;
             }
         }
+        let wide = WideLabTables {
+            gamma: gamma.map(i32::from),
+            cbrt: cbrt.iter().map(|&v| i32::from(v)).collect(),
+            inv_gamma: inv_gamma.iter().map(|&v| i32::from(v)).collect(),
+            y: y_fy.map(|(y, _)| y),
+            fy: y_fy.map(|(_, fy)| fy),
+        };
         LabTables {
             gamma,
             cbrt,
@@ -248,6 +266,7 @@ pub(crate) fn lab_tables() -> &'static LabTables {
             ab_xz,
             to_xyz,
             to_rgb,
+            wide,
         }
     })
 }

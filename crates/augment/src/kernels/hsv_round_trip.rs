@@ -21,7 +21,7 @@ pub(crate) fn hsv_round_trip(
 ) {
     let t = hsv_tables();
     #[cfg(target_arch = "x86_64")]
-    if avx512::available() && (c == 3 || c == 4) {
+    if super::rgb_blocks::available() && (c == 3 || c == 4) {
         // SAFETY: the CPU has AVX-512 F, BW and VBMI, checked on the line above.
         let done = unsafe { avx512::round_trip(data, c, t, [hue, sat, val]) };
         portable(&mut data[done..], c, t, [hue, sat, val]);
@@ -47,38 +47,8 @@ mod avx512 {
     use std::arch::x86_64::*;
 
     use super::HsvTables;
+    use crate::kernels::rgb_blocks::map_blocks;
 
-    pub(super) fn available() -> bool {
-        std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512vbmi")
-    }
-
-    /// Byte `j` of 16 RGB pixels widened to one `u32` per pixel (byte 3 of each taken from
-    /// byte 0, unused).
-    const SPREAD: [u8; 64] = {
-        let mut idx = [0u8; 64];
-        let mut j = 0;
-        while j < 64 {
-            idx[j] = if j % 4 == 3 {
-                0
-            } else {
-                (j / 4 * 3 + j % 4) as u8
-            };
-            j += 1;
-        }
-        idx
-    };
-    /// The inverse: the low three bytes of each `u32` back to 48 packed bytes.
-    const PACK: [u8; 64] = {
-        let mut idx = [0u8; 64];
-        let mut j = 0;
-        while j < 48 {
-            idx[j] = (j / 3 * 4 + j % 3) as u8;
-            j += 1;
-        }
-        idx
-    };
     /// Per hue sector (0..6): which of `[v, v(1−s), v(1−s·f), v(1−s(1−f))]` is R, G and B
     /// (`colorspace::SECTORS` by column).
     const PICK: [[i32; 16]; 3] = {
@@ -192,30 +162,8 @@ mod avx512 {
         tables: [&[u8; 256]; 3],
     ) -> usize {
         let wide: [[i32; 256]; 3] = tables.map(|tb| tb.map(i32::from));
-        let block = 16 * c;
-        // SAFETY (both loads): the tables are 64 bytes.
-        let spread = unsafe { _mm512_loadu_si512(SPREAD.as_ptr().cast()) };
-        let pack = unsafe { _mm512_loadu_si512(PACK.as_ptr().cast()) };
-        let mut blocks = data.chunks_exact_mut(block);
-        for chunk in &mut blocks {
-            let at = chunk.as_mut_ptr();
-            if c == 4 {
-                // SAFETY: the chunk is 64 bytes.
-                let px = unsafe { _mm512_loadu_si512(at.cast()) };
-                let alpha = _mm512_and_si512(px, _mm512_set1_epi32(0xff00_0000u32 as i32));
-                let out = _mm512_or_si512(pixels(px, t, &wide), alpha);
-                // SAFETY: as for the load.
-                unsafe { _mm512_storeu_si512(at.cast(), out) };
-            } else {
-                let low48 = (1u64 << 48) - 1;
-                // SAFETY: the chunk is 48 bytes; the masked load and store touch only those.
-                let packed = unsafe { _mm512_maskz_loadu_epi8(low48, at.cast()) };
-                let px = _mm512_permutexvar_epi8(spread, packed);
-                let out = _mm512_permutexvar_epi8(pack, pixels(px, t, &wide));
-                unsafe { _mm512_mask_storeu_epi8(at.cast(), low48, out) };
-            }
-        }
-        data.len() / block * block
+        // SAFETY: the caller checked the CPU's features.
+        unsafe { map_blocks(data, c, |px| pixels(px, t, &wide)) }
     }
 }
 

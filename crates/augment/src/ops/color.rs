@@ -7,8 +7,8 @@ use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 use super::intensity::{chance, map_values, multiply_table, table};
-use crate::kernels::colorspace::{lab_tables, lab_to_rgb, rgb_to_lab};
 use crate::kernels::hsv_round_trip::hsv_round_trip;
+use crate::kernels::lab_in_place::{lab_to_rgb_in_place, rgb_to_lab_in_place};
 use crate::param::check_probability;
 use crate::{AugRng, AugmentError, Image, ImageBuf, Op, Param, Pixel, Result, Sample};
 
@@ -327,11 +327,11 @@ impl Op for MultiplyBrightness {
             }
             BrightnessSpace::Lab => {
                 let b = needs_rgb_u8(Self::NAME, &mut s.image)?;
-                let (t, c) = (lab_tables(), b.channels());
-                for px in b.data_mut().chunks_exact_mut(c) {
-                    let [l, a, bb] = rgb_to_lab(t, px[0], px[1], px[2]);
-                    px[..3].copy_from_slice(&lab_to_rgb(t, lut[l as usize], a, bb));
-                }
+                let (identity, c) = (identity_table(), b.channels());
+                rgb_to_lab_in_place(b.data_mut(), c);
+                let tables: Vec<&[u8; 256]> = [&lut, &identity, &identity, &identity][..c].to_vec();
+                crate::kernels::lut::apply_tables(b.data_mut(), &tables);
+                lab_to_rgb_in_place(b.data_mut(), c);
             }
         }
         Ok(s)

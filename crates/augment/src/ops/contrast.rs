@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::intensity::{
     color_channels, fit_channels, map_values, sample_channels, table, validate_positive,
 };
-use crate::kernels::colorspace::{lab_tables, lab_to_rgb, rgb_to_lab};
+use crate::kernels::lab_in_place::{lab_to_rgb_in_place, rgb_to_lab_in_place};
 use crate::param::check_probability;
 use crate::{AugRng, AugmentError, Image, ImageBuf, Op, Param, Pixel, Result, Sample};
 
@@ -359,17 +359,15 @@ impl Op for Clahe {
             b.data_mut().copy_from_slice(&out);
             return Ok(s);
         }
-        let t = lab_tables();
-        let mut l = vec![0u8; w * h];
-        let mut ab = vec![[0u8; 2]; w * h];
-        for ((px, l), ab) in b.data().chunks_exact(c).zip(&mut l).zip(&mut ab) {
-            let [lv, a, bv] = rgb_to_lab(t, px[0], px[1], px[2]);
-            (*l, *ab) = (lv, [a, bv]);
-        }
+        // The image becomes Lab in place; CLAHE runs on its L plane, which goes back before
+        // the image returns to RGB.
+        rgb_to_lab_in_place(b.data_mut(), c);
+        let l: Vec<u8> = b.data().iter().step_by(c).copied().collect();
         let l = clahe_plane(&l, w, h, grid, *clip);
-        for ((px, l), ab) in b.data_mut().chunks_exact_mut(c).zip(l).zip(&ab) {
-            px[..3].copy_from_slice(&lab_to_rgb(t, l, ab[0], ab[1]));
+        for (px, l) in b.data_mut().chunks_exact_mut(c).zip(l) {
+            px[0] = l;
         }
+        lab_to_rgb_in_place(b.data_mut(), c);
         Ok(s)
     }
 }
