@@ -13,3 +13,4 @@ pub(crate) mod pil;
 pub(crate) mod rgb_blocks;
 pub(crate) mod warp;
 pub(crate) mod warp_rows;
+pub(crate) mod warp_u8_avx512;

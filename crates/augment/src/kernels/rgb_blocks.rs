@@ -30,7 +30,7 @@ const SPREAD: [u8; 64] = {
 };
 
 /// The inverse: the low three bytes of each lane back to 48 packed bytes.
-const PACK: [u8; 64] = {
+pub(crate) const PACK: [u8; 64] = {
     let mut idx = [0u8; 64];
     let mut j = 0;
     while j < 48 {

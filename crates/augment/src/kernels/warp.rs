@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
-use super::warp_rows::{row_generic, row_u8_bilinear};
+use super::warp_rows::{row_generic, row_u8_bilinear_any};
 use crate::{BBox, Image, ImageBuf, Keypoint, Pixel, Sample};
 
 /// How a warp or resize reads between pixels.
@@ -396,13 +396,13 @@ fn warp_u8_bilinear(
     let cval = cval_for::<u8>(cval255);
     let data = match c {
         1 => for_rows(mapping, false, out_w, out_h, 1, |xy, row| {
-            row_u8_bilinear::<1>(src, xy, row, fill, cval)
+            row_u8_bilinear_any::<1>(src, xy, row, fill, cval)
         }),
         3 => for_rows(mapping, false, out_w, out_h, 3, |xy, row| {
-            row_u8_bilinear::<3>(src, xy, row, fill, cval)
+            row_u8_bilinear_any::<3>(src, xy, row, fill, cval)
         }),
         _ => for_rows(mapping, false, out_w, out_h, 4, |xy, row| {
-            row_u8_bilinear::<4>(src, xy, row, fill, cval)
+            row_u8_bilinear_any::<4>(src, xy, row, fill, cval)
         }),
     };
     ImageBuf::with_data(out_w, out_h, c, data)

@@ -20,6 +20,22 @@ fn all_outside(x: i32, y: i32, k: i32, w: usize, h: usize) -> bool {
     x >= w as i32 || x + k <= 0 || y >= h as i32 || y + k <= 0
 }
 
+/// [`row_u8_bilinear`], 16 pixels at a time where the CPU has AVX-512 (the same bytes).
+pub(super) fn row_u8_bilinear_any<const C: usize>(
+    src: &ImageBuf<u8>,
+    xy: &[i32],
+    out: &mut [u8],
+    fill: Fill,
+    cval: u8,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if super::warp_u8_avx512::available() {
+        // SAFETY: the CPU has AVX-512 F, BW and VBMI, checked on the line above.
+        return unsafe { super::warp_u8_avx512::row::<C>(src, xy, out, fill, cval) };
+    }
+    row_u8_bilinear::<C>(src, xy, out, fill, cval)
+}
+
 pub(super) fn row_u8_bilinear<const C: usize>(
     src: &ImageBuf<u8>,
     xy: &[i32],
