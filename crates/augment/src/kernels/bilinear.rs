@@ -43,6 +43,107 @@ fn horizontal<const C: usize>(row: &[u8], xs: &[(usize, i32, i32)], out: &mut [i
     }
 }
 
+/// The horizontal taps per output value (not pixel) for the AVX-512 pass: source offset in the
+/// row and the two weights of value `j = C·o + k`.
+struct ValueTaps {
+    offsets: Vec<i32>,
+    w0: Vec<i32>,
+    w1: Vec<i32>,
+}
+
+impl ValueTaps {
+    fn new<const C: usize>(xs: &[(usize, i32, i32)]) -> Self {
+        let values = || xs.iter().flat_map(|t| (0..C).map(move |k| (*t, k)));
+        Self {
+            offsets: values().map(|((s, _, _), k)| (s * C + k) as i32).collect(),
+            w0: values().map(|((_, a0, _), _)| a0).collect(),
+            w1: values().map(|((_, _, a1), _)| a1).collect(),
+        }
+    }
+}
+
+/// [`horizontal`] for the row starting at byte `start` of `data`, 16 values at a time with
+/// AVX-512 (the scalar gather was 75 % of resize time); the same sums. When the 16 values'
+/// sources lie within 64 bytes (any shrink up to ~3.5×, every enlargement) one load and a VBMI
+/// byte permute per tap fetch them; wider blocks use gathers (measured 4× slower here), and
+/// blocks whose reads would pass the end of `data` go one value at a time.
+///
+/// # Safety
+/// The CPU must have AVX-512 F, BW and VBMI.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+unsafe fn horizontal_avx512(data: &[u8], start: usize, c: usize, t: &ValueTaps, out: &mut [i32]) {
+    use std::arch::x86_64::*;
+    let n = out.len();
+    let row = &data[start..];
+    let byte = _mm512_set1_epi32(0xff);
+    let mut j = 0;
+    // Source pixels never go backwards, so a block's offsets lie between its first pixel's
+    // start and its last pixel's last channel, `offsets[j + 15] + c − 1`, whose second tap's
+    // 4-byte read ends 4 bytes after `+ c`.
+    let c32 = c as i32;
+    while j + 16 <= n && t.offsets[j + 15] as usize + 2 * c + 3 <= row.len() {
+        let first = t.offsets[j] - (j % c) as i32;
+        // SAFETY: 16 values from j lie in each table and in `out`; the window load is masked
+        // to the bytes of `row`, and every gathered 4-byte read ends inside `row` (checked by
+        // the loop condition, offsets being increasing).
+        unsafe {
+            let offs = _mm512_loadu_si512(t.offsets[j..].as_ptr().cast());
+            let (v0, v1) = if t.offsets[j + 15] + 2 * c32 - 1 - first < 64 {
+                let at = row[first as usize..].as_ptr();
+                let left = row.len() - first as usize;
+                let mask = if left >= 64 {
+                    u64::MAX
+                } else {
+                    (1u64 << left) - 1
+                };
+                let window = _mm512_maskz_loadu_epi8(mask, at.cast());
+                let rel = _mm512_sub_epi32(offs, _mm512_set1_epi32(first));
+                let second = _mm512_add_epi32(rel, _mm512_set1_epi32(c32));
+                (
+                    _mm512_and_si512(_mm512_permutexvar_epi8(rel, window), byte),
+                    _mm512_and_si512(_mm512_permutexvar_epi8(second, window), byte),
+                )
+            } else {
+                (
+                    _mm512_and_si512(_mm512_i32gather_epi32::<1>(offs, row.as_ptr().cast()), byte),
+                    _mm512_and_si512(
+                        _mm512_i32gather_epi32::<1>(offs, row[c..].as_ptr().cast()),
+                        byte,
+                    ),
+                )
+            };
+            let w0 = _mm512_loadu_si512(t.w0[j..].as_ptr().cast());
+            let w1 = _mm512_loadu_si512(t.w1[j..].as_ptr().cast());
+            let sum = _mm512_add_epi32(_mm512_mullo_epi32(v0, w0), _mm512_mullo_epi32(v1, w1));
+            _mm512_storeu_si512(out[j..].as_mut_ptr().cast(), sum);
+        }
+        j += 16;
+    }
+    for (j, v) in out.iter_mut().enumerate().skip(j) {
+        let o = t.offsets[j] as usize;
+        *v = row[o] as i32 * t.w0[j] + row[o + c] as i32 * t.w1[j];
+    }
+}
+
+/// The horizontal pass of source row `y`: AVX-512 where the CPU has it, else [`horizontal`].
+#[inline(always)]
+fn horizontal_row<const C: usize>(
+    src: &ImageBuf<u8>,
+    y: usize,
+    xs: &[(usize, i32, i32)],
+    vector: Option<&ValueTaps>,
+    out: &mut [i32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(t) = vector {
+        // SAFETY: `vector` is only built when the CPU has AVX-512 F, BW and VBMI (`resize_c`).
+        return unsafe { horizontal_avx512(src.data(), y * src.width() * C, C, t, out) };
+    }
+    let _ = vector;
+    horizontal::<C>(src.row(y), xs, out)
+}
+
 #[inline(always)]
 fn vertical(h0: &[i32], h1: &[i32], b0: i32, b1: i32, out: &mut [u8]) {
     for ((o, &s0), &s1) in out.iter_mut().zip(h0).zip(h1) {
@@ -55,6 +156,10 @@ fn resize_c<const C: usize>(src: &ImageBuf<u8>, dst: &mut [u8], dw: usize, dh: u
     let (sw, sh) = (src.width(), src.height());
     let xs = taps(sw, dw);
     let ys = taps(sh, dh);
+    #[cfg(target_arch = "x86_64")]
+    let vector = super::rgb_blocks::available().then(|| ValueTaps::new::<C>(&xs));
+    #[cfg(not(target_arch = "x86_64"))]
+    let vector: Option<ValueTaps> = None;
     // The horizontal sums of two source rows, tagged with the row they hold.
     let mut rows = [
         (usize::MAX, vec![0i32; dw * C]),
@@ -66,12 +171,12 @@ fn resize_c<const C: usize>(src: &ImageBuf<u8>, dst: &mut [u8], dw: usize, dh: u
             if rows[1].0 == y0 {
                 rows.swap(0, 1);
             } else {
-                horizontal::<C>(src.row(y0), &xs, &mut rows[0].1);
+                horizontal_row::<C>(src, y0, &xs, vector.as_ref(), &mut rows[0].1);
                 rows[0].0 = y0;
             }
         }
         if rows[1].0 != y1 {
-            horizontal::<C>(src.row(y1), &xs, &mut rows[1].1);
+            horizontal_row::<C>(src, y1, &xs, vector.as_ref(), &mut rows[1].1);
             rows[1].0 = y1;
         }
         vertical(&rows[0].1, &rows[1].1, b0, b1, out);
@@ -105,4 +210,43 @@ pub(crate) fn resize_bilinear_u8(src: &ImageBuf<u8>, dw: usize, dh: usize) -> Im
     let mut dst = vec![0u8; dw * dh * src.channels()];
     resize_dispatch(src, &mut dst, dw, dh);
     ImageBuf::with_data(dw, dh, src.channels(), dst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn both<const C: usize>(sw: usize, sh: usize, dw: usize) {
+        let data: Vec<u8> = (0..sw * sh * C).map(|i| (i * 131 % 256) as u8).collect();
+        let src = ImageBuf::with_data(sw, sh, C, data);
+        let xs = taps(sw, dw);
+        let t = ValueTaps::new::<C>(&xs);
+        for y in 0..sh {
+            let mut expected = vec![0; dw * C];
+            horizontal::<C>(src.row(y), &xs, &mut expected);
+            let mut out = vec![0; dw * C];
+            // SAFETY: checked by the caller.
+            unsafe { horizontal_avx512(src.data(), y * sw * C, C, &t, &mut out) };
+            assert_eq!(out, expected, "{sw}→{dw}, {C} channels, row {y}");
+        }
+    }
+
+    #[test]
+    fn the_vector_pass_equals_the_scalar_one_when_shrinking_and_enlarging() {
+        #[cfg(target_arch = "x86_64")]
+        if super::super::rgb_blocks::available() {
+            for (sw, dw) in [
+                (512, 256),
+                (37, 100),
+                (300, 224),
+                (2, 17),
+                (640, 61),
+                (512, 100),
+            ] {
+                both::<1>(sw, 3, dw);
+                both::<3>(sw, 3, dw);
+                both::<4>(sw, 3, dw);
+            }
+        }
+    }
 }
