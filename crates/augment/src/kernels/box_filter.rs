@@ -161,7 +161,18 @@ fn box_int_avx2<P: FilterPixel + Into<u32>, A: BoxSum>(
     box_int_body::<P, A>(img, kw, kh, mean)
 }
 
-/// [`box_int_body`] with 16-bit sums where they fit, and AVX2 where the CPU has it.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn box_int_avx512<P: FilterPixel + Into<u32>, A: BoxSum>(
+    img: &ImageBuf<P>,
+    kw: usize,
+    kh: usize,
+    mean: &impl Fn(u32) -> P,
+) -> ImageBuf<P> {
+    box_int_body::<P, A>(img, kw, kh, mean)
+}
+
+/// [`box_int_body`] with 16-bit sums where they fit, and AVX-512 or AVX2 where the CPU has it.
 pub(crate) fn box_int<P: FilterPixel + Into<u32>>(
     img: &ImageBuf<P>,
     kw: usize,
@@ -169,6 +180,17 @@ pub(crate) fn box_int<P: FilterPixel + Into<u32>>(
     mean: impl Fn(u32) -> P,
 ) -> ImageBuf<P> {
     let narrow = P::MAX as usize * kw * kh <= u16::MAX as usize;
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512bw") {
+        // SAFETY: the CPU supports AVX-512 BW, checked just above.
+        return unsafe {
+            if narrow {
+                box_int_avx512::<P, u16>(img, kw, kh, &mean)
+            } else {
+                box_int_avx512::<P, u32>(img, kw, kh, &mean)
+            }
+        };
+    }
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.

@@ -177,11 +177,14 @@ fn crop_pad_owned<P: Pixel>(
     fill: Fill,
     cval: P,
 ) -> ImageBuf<P> {
+    let (w, h, c) = (img.width(), img.height(), img.channels());
     if pad != [0; 4] {
+        if fill == Fill::Constant && window == [0, 0, w, h] {
+            return pad_constant_owned(img, pad, cval);
+        }
         return crop_pad_buf(&img, window, pad, fill, cval);
     }
     let [x, y, cw, ch] = window;
-    let (w, c) = (img.width(), img.channels());
     let mut data = img.into_data();
     for row in 0..ch {
         let src = ((y + row) * w + x) * c;
@@ -190,6 +193,31 @@ fn crop_pad_owned<P: Pixel>(
     }
     data.truncate(cw * ch * c);
     ImageBuf::with_data(cw, ch, c, data)
+}
+
+/// Pads a whole image with a constant in its own buffer: the buffer grows to the padded size,
+/// the rows move to their new places from the last one backwards (each lands at or after its
+/// old place), and only the margins are filled. Writing a fresh buffer instead paid for faulting
+/// in new pages per image (measured 0.54× Albumentations on the mixed set, PROFILE.md).
+fn pad_constant_owned<P: Pixel>(img: ImageBuf<P>, pad: [usize; 4], cval: P) -> ImageBuf<P> {
+    let [pt, pr, pb, pl] = pad;
+    let (w, h, c) = (img.width(), img.height(), img.channels());
+    let (ow, oh) = (w + pl + pr, h + pt + pb);
+    let (row, orow) = (w * c, ow * c);
+    let mut data = img.into_data();
+    data.resize(orow * oh, cval);
+    for y in (0..h).rev() {
+        let dst = (y + pt) * orow + pl * c;
+        data.copy_within(y * row..(y + 1) * row, dst);
+    }
+    data[..pt * orow].fill(cval);
+    for y in pt..pt + h {
+        let line = &mut data[y * orow..(y + 1) * orow];
+        line[..pl * c].fill(cval);
+        line[(pl + w) * c..].fill(cval);
+    }
+    data[(pt + h) * orow..].fill(cval);
+    ImageBuf::with_data(ow, oh, c, data)
 }
 
 /// Crops every part of a sample to the window `[x, y, w, h]` and pads it by
@@ -417,6 +445,19 @@ mod tests {
 
     fn gray(w: usize, h: usize) -> ImageBuf<u8> {
         ImageBuf::new(w, h, 1, (0..w * h).map(|v| v as u8).collect()).unwrap()
+    }
+
+    #[test]
+    fn constant_padding_in_place_equals_padding_into_a_new_buffer() {
+        for (w, h, c) in [(5, 3, 1), (4, 4, 3), (7, 2, 4), (1, 1, 3)] {
+            let data = (0..w * h * c).map(|i| (i * 7 % 251) as u8).collect();
+            let img = ImageBuf::new(w, h, c, data).unwrap();
+            for pad in [[1, 2, 3, 4], [0, 0, 2, 0], [3, 0, 0, 1], [0, 5, 0, 0]] {
+                let expected = crop_pad_buf(&img, [0, 0, w, h], pad, Fill::Constant, 9);
+                let out = pad_constant_owned(img.clone(), pad, 9);
+                assert_eq!(out, expected, "{w}×{h}×{c}, pad {pad:?}");
+            }
+        }
     }
 
     #[test]
