@@ -207,9 +207,47 @@ pub(crate) fn resize_bilinear_u8(src: &ImageBuf<u8>, dw: usize, dh: usize) -> Im
             .collect();
         return resize_bilinear_u8(&ImageBuf::with_data(w, h, c, data), dw, dh);
     }
+    if src.width() == 2 * dw && src.height() == 2 * dh {
+        return halve(src);
+    }
     let mut dst = vec![0u8; dw * dh * src.channels()];
     resize_dispatch(src, &mut dst, dw, dh);
     ImageBuf::with_data(dw, dh, src.channels(), dst)
+}
+
+#[inline(always)]
+fn halve_row_c<const C: usize>(top: &[u8], bottom: &[u8], out: &mut [u8]) {
+    let pairs = top.chunks_exact(2 * C).zip(bottom.chunks_exact(2 * C));
+    for (o, (t, b)) in out.chunks_exact_mut(C).zip(pairs) {
+        for k in 0..C {
+            let sum = t[k] as u16 + t[C + k] as u16 + b[k] as u16 + b[C + k] as u16;
+            o[k] = ((sum + 2) >> 2) as u8;
+        }
+    }
+}
+
+crate::simd::kernel! {
+    /// One output row of [`halve`]: `(a + b + c + d + 2) >> 2` over each 2×2 block of source
+    /// pixels, channel by channel.
+    fn halve_row(top: &[u8], bottom: &[u8], c: usize, out: &mut [u8]) ["avx2"] {
+        match c {
+            1 => halve_row_c::<1>(top, bottom, out),
+            3 => halve_row_c::<3>(top, bottom, out),
+            _ => halve_row_c::<4>(top, bottom, out),
+        }
+    }
+}
+
+/// Exactly half the size: what the bilinear kernel computes there (taps 0.5/0.5 on both axes
+/// give `((a + b) + (c + d) + 2) >> 2`, tested below) as a plain 2×2 average, the shortcut
+/// OpenCV's `resize` also takes for an exact 2× `INTER_LINEAR` shrink.
+fn halve(src: &ImageBuf<u8>) -> ImageBuf<u8> {
+    let (dw, dh, c) = (src.width() / 2, src.height() / 2, src.channels());
+    let mut dst = vec![0u8; dw * dh * c];
+    for (y, out) in dst.chunks_exact_mut(dw * c).enumerate() {
+        halve_row(src.row(2 * y), src.row(2 * y + 1), c, out);
+    }
+    ImageBuf::with_data(dw, dh, c, dst)
 }
 
 #[cfg(test)]
@@ -228,6 +266,19 @@ mod tests {
             // SAFETY: checked by the caller.
             unsafe { horizontal_avx512(src.data(), y * sw * C, C, &t, &mut out) };
             assert_eq!(out, expected, "{sw}→{dw}, {C} channels, row {y}");
+        }
+    }
+
+    #[test]
+    fn an_exact_halving_equals_the_bilinear_kernel() {
+        for c in [1, 3, 4] {
+            for (w, h) in [(512, 8), (6, 4), (34, 18)] {
+                let data: Vec<u8> = (0..w * h * c).map(|i| (i * 193 % 256) as u8).collect();
+                let src = ImageBuf::with_data(w, h, c, data);
+                let mut expected = vec![0u8; w / 2 * (h / 2) * c];
+                resize_dispatch(&src, &mut expected, w / 2, h / 2);
+                assert_eq!(halve(&src).data(), &expected[..], "{w}×{h}×{c}");
+            }
         }
     }
 
