@@ -115,6 +115,7 @@ registry! {
     "elastic_transformation" => ElasticTransformation,
     "grid_distortion" => GridDistortion,
     "pad_if_needed" => PadIfNeeded,
+    "piecewise_affine" => PiecewiseAffine,
     // GEOMETRY-OPS (keep this marker: new geometric ops go above it)
     // noise, dropout and filters
     "additive_gaussian_noise" => AdditiveGaussianNoise,

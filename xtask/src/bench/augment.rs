@@ -132,6 +132,10 @@ const OPS: &[(&str, &str)] = &[
         r#"{"op": "perspective_transform", "scale": [0.05, 0.1]}"#,
     ),
     ("grid_distortion", r#"{"op": "grid_distortion"}"#),
+    (
+        "piecewise_affine",
+        r#"{"op": "piecewise_affine", "scale": [0.01, 0.05]}"#,
+    ),
     ("normalize", r#"{"op": "normalize"}"#),
     (
         "classification",

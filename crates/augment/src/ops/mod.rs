@@ -19,6 +19,7 @@ mod jpeg;
 mod noise;
 mod normalize;
 mod pad_if_needed;
+mod piecewise_affine;
 mod resize;
 
 pub use crate::kernels::box_filter::box_filter;
@@ -52,4 +53,5 @@ pub use noise::{
 };
 pub use normalize::Normalize;
 pub use pad_if_needed::PadIfNeeded;
+pub use piecewise_affine::{PiecewiseAffine, PiecewiseParams};
 pub use resize::{Resize, ResizeInterpolation, ResizeParams, resize_buf, resize_image};
