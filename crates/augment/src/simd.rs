@@ -31,3 +31,12 @@ macro_rules! kernel {
 }
 
 pub(crate) use kernel;
+
+/// Whether the CPU has AVX-512 F, BW and VBMI: what every byte-permute kernel needs (tables,
+/// flips, the colour conversions, the warp and resize rows).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn has_avx512_vbmi() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512vbmi")
+}

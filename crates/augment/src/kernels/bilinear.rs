@@ -157,7 +157,7 @@ fn resize_c<const C: usize>(src: &ImageBuf<u8>, dst: &mut [u8], dw: usize, dh: u
     let xs = taps(sw, dw);
     let ys = taps(sh, dh);
     #[cfg(target_arch = "x86_64")]
-    let vector = super::rgb_blocks::available().then(|| ValueTaps::new::<C>(&xs));
+    let vector = crate::simd::has_avx512_vbmi().then(|| ValueTaps::new::<C>(&xs));
     #[cfg(not(target_arch = "x86_64"))]
     let vector: Option<ValueTaps> = None;
     // The horizontal sums of two source rows, tagged with the row they hold.
@@ -285,7 +285,7 @@ mod tests {
     #[test]
     fn the_vector_pass_equals_the_scalar_one_when_shrinking_and_enlarging() {
         #[cfg(target_arch = "x86_64")]
-        if super::super::rgb_blocks::available() {
+        if crate::simd::has_avx512_vbmi() {
             for (sw, dw) in [
                 (512, 256),
                 (37, 100),

@@ -179,34 +179,31 @@ pub(crate) fn box_int<P: FilterPixel + Into<u32>>(
     kh: usize,
     mean: impl Fn(u32) -> P,
 ) -> ImageBuf<P> {
-    let narrow = P::MAX as usize * kw * kh <= u16::MAX as usize;
+    if P::MAX as usize * kw * kh <= u16::MAX as usize {
+        box_int_dispatch::<P, u16>(img, kw, kh, &mean)
+    } else {
+        box_int_dispatch::<P, u32>(img, kw, kh, &mean)
+    }
+}
+
+/// [`box_int_body`] compiled for the best instruction set the CPU has.
+fn box_int_dispatch<P: FilterPixel + Into<u32>, A: BoxSum>(
+    img: &ImageBuf<P>,
+    kw: usize,
+    kh: usize,
+    mean: &impl Fn(u32) -> P,
+) -> ImageBuf<P> {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx512bw") {
         // SAFETY: the CPU supports AVX-512 BW, checked just above.
-        return unsafe {
-            if narrow {
-                box_int_avx512::<P, u16>(img, kw, kh, &mean)
-            } else {
-                box_int_avx512::<P, u32>(img, kw, kh, &mean)
-            }
-        };
+        return unsafe { box_int_avx512::<P, A>(img, kw, kh, mean) };
     }
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.
-        return unsafe {
-            if narrow {
-                box_int_avx2::<P, u16>(img, kw, kh, &mean)
-            } else {
-                box_int_avx2::<P, u32>(img, kw, kh, &mean)
-            }
-        };
+        return unsafe { box_int_avx2::<P, A>(img, kw, kh, mean) };
     }
-    if narrow {
-        box_int_body::<P, u16>(img, kw, kh, &mean)
-    } else {
-        box_int_body::<P, u32>(img, kw, kh, &mean)
-    }
+    box_int_body::<P, A>(img, kw, kh, mean)
 }
 
 /// Box filter in `f64` (OpenCV's sums for float images): running sums, `S / (kw·kh)`.

@@ -72,7 +72,7 @@ pub(crate) fn rgb_to_hsv(t: &HsvTables, r: u8, g: u8, b: u8) -> [u8; 3] {
 }
 
 /// Which of `[v, v(1−s), v(1−s·f), v(1−s(1−f))]` is R, G and B in each hue sector.
-const SECTORS: [[usize; 3]; 6] = [
+pub(crate) const SECTORS: [[usize; 3]; 6] = [
     [0, 3, 1],
     [2, 0, 1],
     [1, 0, 3],

@@ -21,7 +21,7 @@ pub(crate) fn hsv_round_trip(
 ) {
     let t = hsv_tables();
     #[cfg(target_arch = "x86_64")]
-    if super::rgb_blocks::available() && (c == 3 || c == 4) {
+    if crate::simd::has_avx512_vbmi() && (c == 3 || c == 4) {
         // SAFETY: the CPU has AVX-512 F, BW and VBMI, checked on the line above.
         let done = unsafe { avx512::round_trip(data, c, t, [hue, sat, val]) };
         portable(&mut data[done..], c, t, [hue, sat, val]);
@@ -47,25 +47,18 @@ mod avx512 {
     use std::arch::x86_64::*;
 
     use super::HsvTables;
+    use crate::kernels::colorspace::SECTORS;
     use crate::kernels::rgb_blocks::map_blocks;
 
-    /// Per hue sector (0..6): which of `[v, v(1−s), v(1−s·f), v(1−s(1−f))]` is R, G and B
-    /// (`colorspace::SECTORS` by column).
+    /// Per hue sector (0..6): which of `[v, v(1−s), v(1−s·f), v(1−s(1−f))]` is R, G and B,
+    /// [`SECTORS`] by column as 16-lane permute tables.
     const PICK: [[i32; 16]; 3] = {
-        let sectors = [
-            [0, 3, 1],
-            [2, 0, 1],
-            [1, 0, 3],
-            [1, 2, 0],
-            [3, 1, 0],
-            [0, 1, 2],
-        ];
         let mut pick = [[0i32; 16]; 3];
         let mut ch = 0;
         while ch < 3 {
             let mut s = 0;
             while s < 6 {
-                pick[ch][s] = sectors[s][ch];
+                pick[ch][s] = SECTORS[s][ch] as i32;
                 s += 1;
             }
             ch += 1;
@@ -170,21 +163,12 @@ mod avx512 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::test_pixels::{rgb_lattice, with_alpha};
 
     #[test]
     fn every_path_equals_the_pixel_by_pixel_conversion() {
-        // A lattice through the RGB cube (every 5th level, ends included), with odd lengths so
-        // that the tails run too, through shifted and identity tables.
-        let levels: Vec<u8> = (0..=255u8).step_by(5).chain([1, 128, 254]).collect();
-        let mut rgb = Vec::new();
-        for &r in &levels {
-            for &g in &levels {
-                for &b in &levels {
-                    rgb.extend([r, g, b]);
-                }
-            }
-        }
-        rgb.extend([9, 8, 7]);
+        // The RGB lattice through shifted and identity tables.
+        let rgb = rgb_lattice();
         let shift: [u8; 256] = std::array::from_fn(|h| ((h as i32 + 17).rem_euclid(180)) as u8);
         let sat: [u8; 256] = std::array::from_fn(|v| (v as i32 - 30).clamp(0, 255) as u8);
         let val: [u8; 256] = std::array::from_fn(|v| (v as f32 * 1.2).min(255.0) as u8);
@@ -192,13 +176,10 @@ mod tests {
         let t = hsv_tables();
         for tables in [[&shift, &sat, &val], [&identity, &identity, &identity]] {
             for c in [3, 4] {
-                let data: Vec<u8> = if c == 3 {
+                let data = if c == 3 {
                     rgb.clone()
                 } else {
-                    rgb.chunks_exact(3)
-                        .enumerate()
-                        .flat_map(|(i, p)| [p[0], p[1], p[2], i as u8])
-                        .collect()
+                    with_alpha(&rgb)
                 };
                 let mut expected = data.clone();
                 portable(&mut expected, c, t, tables);

@@ -21,7 +21,7 @@ fn convert(data: &mut [u8], c: usize, to_lab: bool) {
     let t = lab_tables();
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if super::rgb_blocks::available() && (c == 3 || c == 4) {
+    if crate::simd::has_avx512_vbmi() && (c == 3 || c == 4) {
         // SAFETY: the CPU has AVX-512 F, BW and VBMI, checked on the line above.
         done = unsafe { avx512::convert(data, c, t, to_lab) };
     }
@@ -184,26 +184,12 @@ mod avx512 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn with_alpha(rgb: &[u8]) -> Vec<u8> {
-        rgb.chunks_exact(3)
-            .enumerate()
-            .flat_map(|(i, p)| [p[0], p[1], p[2], i as u8])
-            .collect()
-    }
+    use crate::kernels::test_pixels::{rgb_lattice, with_alpha};
 
     #[test]
     fn both_directions_equal_the_pixel_by_pixel_conversion() {
         let t = lab_tables();
-        let levels: Vec<u8> = (0..=255u8).step_by(5).chain([1, 128, 254]).collect();
-        let mut rgb = Vec::new();
-        for &r in &levels {
-            for &g in &levels {
-                for &b in &levels {
-                    rgb.extend([r, g, b]);
-                }
-            }
-        }
+        let rgb = rgb_lattice();
         // Every L with a lattice of a and b (every 3rd value) for the way back.
         let mut lab = Vec::new();
         for l in 0..=255u8 {
@@ -213,7 +199,6 @@ mod tests {
                 }
             }
         }
-        rgb.extend([9, 8, 7]);
         lab.extend([200, 255, 0]);
         for (input, forward) in [(&rgb, true), (&lab, false)] {
             let f = if forward { rgb_to_lab } else { lab_to_rgb };

@@ -19,24 +19,23 @@ pub(crate) fn apply_tables(data: &mut [u8], tables: &[&[u8; 256]]) {
         tables.len()
     );
     #[cfg(target_arch = "x86_64")]
-    if vbmi::available() {
+    if crate::simd::has_avx512_vbmi() {
         // SAFETY: the CPU has AVX-512 F, BW and VBMI, checked on the line above.
         unsafe { vbmi::apply_tables(data, tables) };
         return;
     }
-    portable(data, tables, 0);
+    portable(data, tables);
 }
 
-/// The portable loop, for bytes whose channel index starts at `phase`.
-fn portable(data: &mut [u8], tables: &[&[u8; 256]], phase: usize) {
+/// The portable loop.
+fn portable(data: &mut [u8], tables: &[&[u8; 256]]) {
     let p = tables.len();
     if p == 1 {
         let t = tables[0];
         let mut words = data.chunks_exact_mut(8);
         for word in &mut words {
-            let v = u64::from_le_bytes(word.try_into().expect("8 bytes"));
-            let mapped = v.to_le_bytes().map(|b| t[b as usize]);
-            word.copy_from_slice(&mapped);
+            let bytes: [u8; 8] = (&*word).try_into().expect("8 bytes");
+            word.copy_from_slice(&bytes.map(|b| t[b as usize]));
         }
         for v in words.into_remainder() {
             *v = t[*v as usize];
@@ -44,19 +43,13 @@ fn portable(data: &mut [u8], tables: &[&[u8; 256]], phase: usize) {
         return;
     }
     for (i, v) in data.iter_mut().enumerate() {
-        *v = tables[(i + phase) % p][*v as usize];
+        *v = tables[i % p][*v as usize];
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod vbmi {
     use std::arch::x86_64::*;
-
-    pub(super) fn available() -> bool {
-        std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512vbmi")
-    }
 
     /// A 256-byte table as four 64-byte quarters.
     #[inline]
@@ -104,14 +97,14 @@ mod vbmi {
                 unsafe { _mm512_storeu_si512(at.cast(), out) };
             }
         }
-        // The tail starts at a multiple of P: its channel phase is 0.
-        super::portable(blocks.into_remainder(), &tables, 0);
+        // The tail starts at a multiple of P, so its bytes keep their channels.
+        super::portable(blocks.into_remainder(), &tables);
     }
 
     /// [`super::apply_tables`] with AVX-512 VBMI.
     ///
     /// # Safety
-    /// The CPU must have AVX-512 F, BW and VBMI ([`available`]).
+    /// The CPU must have AVX-512 F, BW and VBMI ([`crate::simd::has_avx512_vbmi`]).
     #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
     pub(super) unsafe fn apply_tables(data: &mut [u8], tables: &[&[u8; 256]]) {
         match *tables {
@@ -119,7 +112,7 @@ mod vbmi {
             [a, b] => apply_period(data, [a, b]),
             [a, b, c] => apply_period(data, [a, b, c]),
             [a, b, c, d] => apply_period(data, [a, b, c, d]),
-            _ => super::portable(data, tables, 0),
+            _ => super::portable(data, tables),
         }
     }
 }
@@ -159,10 +152,10 @@ mod tests {
                 apply_tables(&mut out, &refs);
                 assert_eq!(out, expected, "dispatched, len {len}, {p} tables");
                 let mut out = data.clone();
-                portable(&mut out, &refs, 0);
+                portable(&mut out, &refs);
                 assert_eq!(out, expected, "portable, len {len}, {p} tables");
                 #[cfg(target_arch = "x86_64")]
-                if vbmi::available() {
+                if crate::simd::has_avx512_vbmi() {
                     let mut out = data.clone();
                     // SAFETY: checked on the line above.
                     unsafe { vbmi::apply_tables(&mut out, &refs) };

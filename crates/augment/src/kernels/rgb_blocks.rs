@@ -6,13 +6,6 @@
 
 use std::arch::x86_64::*;
 
-/// Whether the CPU has what [`map_blocks`] needs: AVX-512 F, BW and VBMI.
-pub(crate) fn available() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512bw")
-        && std::arch::is_x86_feature_detected!("avx512vbmi")
-}
-
 /// Byte `j` of the lanes from the 48 packed bytes of 16 RGB pixels (byte 3 of a lane from byte
 /// 0, unused).
 const SPREAD: [u8; 64] = {
@@ -45,7 +38,7 @@ pub(crate) const PACK: [u8; 64] = {
 /// tail).
 ///
 /// # Safety
-/// The CPU must have AVX-512 F, BW and VBMI ([`available`]).
+/// The CPU must have AVX-512 F, BW and VBMI ([`crate::simd::has_avx512_vbmi`]).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
 pub(crate) unsafe fn map_blocks(

@@ -194,36 +194,22 @@ fn quantise(v: f64) -> i32 {
     unsafe { r.to_int_unchecked::<i32>() }
 }
 
-#[inline(always)]
-fn perspective_row_body(m: &[f64; 9], yf: f64, nearest: bool, out: &mut [i32]) {
-    let (x0, y0, w0) = (m[1] * yf + m[2], m[4] * yf + m[5], m[7] * yf + m[8]);
-    let unit = if nearest { 1.0 } else { TAB as f64 };
-    let scale = if nearest { TAB } else { 1 };
-    for (x, o) in out.chunks_exact_mut(2).enumerate() {
-        let xf = x as f64;
-        let w = w0 + m[6] * xf;
-        let w = if w != 0.0 { unit / w } else { 0.0 };
-        o[0] = quantise((x0 + m[0] * xf) * w) * scale;
-        o[1] = quantise((y0 + m[3] * xf) * w) * scale;
-    }
-}
-
-/// The source positions of a perspective row (`warpPerspective`: the division per pixel in
-/// f64), compiled again for AVX-512 so that eight pixels are divided at once; the same IEEE
-/// operations in the same order, so the same positions.
-fn perspective_row(m: &[f64; 9], yf: f64, nearest: bool, out: &mut [i32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f")]
-        fn avx512(m: &[f64; 9], yf: f64, nearest: bool, out: &mut [i32]) {
-            perspective_row_body(m, yf, nearest, out)
-        }
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512 F, checked just above.
-            return unsafe { avx512(m, yf, nearest, out) };
+crate::simd::kernel! {
+    /// The source positions of a perspective row (`warpPerspective`: the division per pixel in
+    /// f64), compiled again for AVX-512 so that eight pixels are divided at once; the same IEEE
+    /// operations in the same order, so the same positions.
+    fn perspective_row(m: &[f64; 9], yf: f64, nearest: bool, out: &mut [i32]) ["avx512f"] {
+        let (x0, y0, w0) = (m[1] * yf + m[2], m[4] * yf + m[5], m[7] * yf + m[8]);
+        let unit = if nearest { 1.0 } else { TAB as f64 };
+        let scale = if nearest { TAB } else { 1 };
+        for (x, o) in out.chunks_exact_mut(2).enumerate() {
+            let xf = x as f64;
+            let w = w0 + m[6] * xf;
+            let w = if w != 0.0 { unit / w } else { 0.0 };
+            o[0] = quantise((x0 + m[0] * xf) * w) * scale;
+            o[1] = quantise((y0 + m[3] * xf) * w) * scale;
         }
     }
-    perspective_row_body(m, yf, nearest, out)
 }
 
 /// Writes the source positions of an output row, as `(X, Y)` pairs in 1/32 pixel.

@@ -29,7 +29,7 @@ pub(super) fn row_u8_bilinear_any<const C: usize>(
     cval: u8,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if super::warp_u8_avx512::available() {
+    if crate::simd::has_avx512_vbmi() {
         // SAFETY: the CPU has AVX-512 F, BW and VBMI, checked on the line above.
         return unsafe { super::warp_u8_avx512::row::<C>(src, xy, out, fill, cval) };
     }

@@ -13,15 +13,10 @@ use super::warp::{Fill, TAB, TAB_BITS, bilinear_tab_i32};
 use super::warp_rows::row_u8_bilinear;
 use crate::ImageBuf;
 
-/// Whether the CPU has what [`row`] needs: AVX-512 F, BW and VBMI.
-pub(super) fn available() -> bool {
-    super::rgb_blocks::available()
-}
-
 /// [`row_u8_bilinear`] for `C` = 1, 3 or 4 channels.
 ///
 /// # Safety
-/// The CPU must have AVX-512 F, BW and VBMI ([`available`]).
+/// The CPU must have AVX-512 F, BW and VBMI ([`crate::simd::has_avx512_vbmi`]).
 #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
 pub(super) unsafe fn row<const C: usize>(
     src: &ImageBuf<u8>,
@@ -154,7 +149,7 @@ mod tests {
 
     #[test]
     fn blocks_equal_the_scalar_row_inside_across_and_outside_the_borders() {
-        if !available() {
+        if !crate::simd::has_avx512_vbmi() {
             return;
         }
         let mut state = 0x9e37_79b9_7f4a_7c15u64;

@@ -14,7 +14,7 @@ pub fn flip_h<P: Pixel>(img: &mut ImageBuf<P>) {
         && c == 3
     {
         #[cfg(target_arch = "x86_64")]
-        if vbmi::available() {
+        if crate::simd::has_avx512_vbmi() {
             for row in bytes.chunks_exact_mut(w * 3) {
                 // SAFETY: the CPU has AVX-512 F, BW and VBMI, checked above.
                 let done = unsafe { vbmi::mirror_rgb8_ends(row) };
@@ -76,12 +76,6 @@ crate::simd::kernel! {
 #[cfg(target_arch = "x86_64")]
 mod vbmi {
     use std::arch::x86_64::*;
-
-    pub(super) fn available() -> bool {
-        std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512vbmi")
-    }
 
     /// Byte `o` of a reversed block of 64 RGB pixels comes from byte `source(o)`, minus `base`
     /// (the first byte of the two source vectors the permute reads).
