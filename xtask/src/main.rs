@@ -11,6 +11,7 @@ use xtask::augment_grid::{self, GridArgs};
 use xtask::bench::amp::{self as amp_bench, AmpBenchArgs};
 use xtask::bench::augment::{self as augment_bench, AugmentBenchArgs};
 use xtask::bench::losses::{self, LossBenchArgs};
+use xtask::bench::step::{self as step_bench, StepBenchArgs};
 use xtask::bench::zoo::{self as zoo_bench, ZooBenchArgs};
 use xtask::check_losses::{self, CheckLossesArgs};
 use xtask::checks::{self, CheckGpuArgs, TestArgs};
@@ -74,6 +75,8 @@ enum Bench {
     Zoo(ZooBenchArgs),
     /// One training step's peak heap and time in f32, under autocast and in pure f16
     Amp(AmpBenchArgs),
+    /// Training-step time, img/s and GFLOP/s of Kindling's models on Flex vs PyTorch on CPU
+    Step(StepBenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -247,5 +250,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Bench {
             what: Bench::Amp(args),
         } => amp_bench::run(&args).map(|_| ()),
+        Cmd::Bench {
+            what: Bench::Step(args),
+        } => step_bench::run(&args),
     }
 }

@@ -123,12 +123,17 @@ impl Conv2d {
     /// Under autocast the convolution runs in the scope's dtype (input, weight and bias cast
     /// to it; the f32 parameters get f32 gradients) and returns that dtype.
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        let out = conv2d(
-            low(input),
-            low(self.weight.val()),
-            self.bias.as_ref().map(|b| low(b.val())),
-            ConvOptions::new(self.stride, self.padding, self.dilation, self.groups),
-        );
+        let options = ConvOptions::new(self.stride, self.padding, self.dilation, self.groups);
+        let (input, weight) = (low(input), low(self.weight.val()));
+        let bias = self.bias.as_ref().map(|b| low(b.val()));
+        // The fused Flex kernel where it runs, Burn's convolution everywhere else.
+        let out = match crate::fused::try_conv2d(&input, &weight, &options) {
+            Some(out) => match bias {
+                Some(b) => out + b.reshape([1, self.out_channels(), 1, 1]),
+                None => out,
+            },
+            None => conv2d(input, weight, bias, options),
+        };
         let [_, cin_per_group, kh, kw] = self.weight.dims();
         crate::flops::add_macs((out.shape().num_elements() * cin_per_group * kh * kw) as u64);
         out

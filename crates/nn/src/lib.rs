@@ -23,8 +23,10 @@ mod conv;
 mod conv_transpose;
 mod drop_path;
 pub mod flops;
+pub mod fused;
 mod linear;
 mod norm;
+mod pool;
 mod prelu;
 mod squeeze_excitation;
 
@@ -35,5 +37,6 @@ pub use conv_transpose::{ConvTranspose2d, ConvTranspose2dConfig};
 pub use drop_path::DropPath;
 pub use linear::{Linear, LinearConfig};
 pub use norm::{BatchNorm, BatchNormConfig, LayerNorm, LayerNorm2d, LayerNormConfig};
+pub use pool::max_pool2d;
 pub use prelu::Prelu;
 pub use squeeze_excitation::SqueezeExcitation;

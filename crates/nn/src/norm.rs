@@ -106,7 +106,16 @@ impl BatchNorm {
         }
         let dims = input.dims();
         let per_channel: usize = dims[0] * dims[2..].iter().product::<usize>();
-        let result = batch_norm_train(input, self.gamma.val(), self.beta.val(), self.epsilon);
+        let (gamma, beta) = (self.gamma.val(), self.beta.val());
+        // The fused Flex kernel where it runs, Burn's composition everywhere else.
+        let (output, batch_mean, batch_var) =
+            match crate::fused::try_batch_norm_train(&input, &gamma, &beta, self.epsilon) {
+                Some(result) => result,
+                None => {
+                    let r = batch_norm_train(input, gamma, beta, self.epsilon);
+                    (r.output, r.mean, r.variance)
+                }
+            };
         // PyTorch keeps the unbiased variance. With one value per channel there is none (PyTorch
         // raises); the update then uses the biased one, 0, rather than dividing by zero.
         let bessel = if per_channel > 1 {
@@ -120,16 +129,16 @@ impl BatchNorm {
             .value_sync()
             .to_device(&device)
             .mul_scalar(1.0 - m)
-            .add(result.mean.detach().mul_scalar(m));
+            .add(batch_mean.detach().mul_scalar(m));
         let var = self
             .running_var
             .value_sync()
             .to_device(&device)
             .mul_scalar(1.0 - m)
-            .add(result.variance.detach().mul_scalar(m * bessel));
+            .add(batch_var.detach().mul_scalar(m * bessel));
         self.running_mean.update(mean.detach());
         self.running_var.update(var.detach());
-        result.output
+        output
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod amp;
 pub mod augment;
 pub mod losses;
+pub mod step;
 pub mod zoo;
 
 use std::path::PathBuf;

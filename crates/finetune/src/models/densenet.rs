@@ -8,7 +8,7 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, Initializer};
-use burn::tensor::module::{avg_pool2d, max_pool2d};
+use burn::tensor::module::avg_pool2d;
 use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
 use burn::tensor::{Device, Tensor};
 use kindling_nn::{Activation, BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, Linear};
@@ -230,7 +230,7 @@ impl Architecture for DenseNet {
     fn forward_features(&self, x: Tensor<4>) -> Features {
         let f = &self.features;
         let x = relu(f.norm0.forward(f.conv0.forward(x)));
-        let mut x = max_pool2d(
+        let mut x = kindling_nn::max_pool2d(
             x,
             MaxPoolOptions::new([3, 3])
                 .with_stride([2, 2])

@@ -4,7 +4,6 @@
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Initializer};
-use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor};
 use kindling_nn::{Activation, BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, DropPath, Linear};
@@ -335,7 +334,7 @@ impl Architecture for ResNet {
 
     fn forward_features(&self, x: Tensor<4>) -> Features {
         let x = Activation::Relu.forward(self.bn1.forward(self.conv1.forward(x)));
-        let mut x = max_pool2d(
+        let mut x = kindling_nn::max_pool2d(
             x,
             MaxPoolOptions::new([3, 3])
                 .with_stride([2, 2])

@@ -313,7 +313,7 @@ impl MaxPool {
 
     /// Pools `[batch, c, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        burn::tensor::module::max_pool2d(
+        kindling_nn::max_pool2d(
             x,
             burn::tensor::ops::MaxPoolOptions::new([self.kernel, self.kernel])
                 .with_stride([self.stride, self.stride])

@@ -3,10 +3,13 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
 use burn::tensor::activation::relu;
+use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor};
-use kindling_nn::{BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, Linear, LinearConfig};
+use kindling_nn::{
+    BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, Linear, LinearConfig, max_pool2d,
+};
 
 /// Configuration of [`SmallCnn`].
 #[derive(Config, Debug)]
@@ -34,7 +37,6 @@ impl SmallCnnConfig {
                     .with_bias(false)
                     .init(device),
                 norm: BatchNormConfig::new(width).init(device),
-                pool: MaxPool2dConfig::new([2, 2]).init(),
             });
             channels = width;
         }
@@ -53,14 +55,13 @@ impl SmallCnnConfig {
 pub struct ConvBlock {
     conv: Conv2d,
     norm: BatchNorm,
-    pool: MaxPool2d,
 }
 
 impl ConvBlock {
     /// `[N, C_in, H, W]` → `[N, C_out, H/2, W/2]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.pool
-            .forward(relu(self.norm.forward(self.conv.forward(x))))
+        let x = relu(self.norm.forward(self.conv.forward(x)));
+        max_pool2d(x, MaxPoolOptions::new([2, 2]).with_stride([2, 2]))
     }
 }
 

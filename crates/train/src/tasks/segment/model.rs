@@ -4,11 +4,12 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::tensor::activation::relu;
+use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor};
 use kindling_nn::{
     BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig,
+    max_pool2d,
 };
 
 /// Configuration of [`UNet`].
@@ -50,7 +51,6 @@ impl UNetConfig {
         }
         let model = UNet {
             down,
-            pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
             bottleneck,
             up,
             head: Conv2dConfig::new(channels, self.num_classes, [1, 1]).init(device),
@@ -102,7 +102,6 @@ pub struct UpBlock {
 #[derive(Module, Debug)]
 pub struct UNet {
     down: Vec<DoubleConv>,
-    pool: MaxPool2d,
     bottleneck: DoubleConv,
     up: Vec<UpBlock>,
     head: Conv2d,
@@ -119,7 +118,10 @@ impl UNet {
         let mut x = x;
         for block in &self.down {
             let features = block.forward(x);
-            x = self.pool.forward(features.clone());
+            x = max_pool2d(
+                features.clone(),
+                MaxPoolOptions::new([2, 2]).with_stride([2, 2]),
+            );
             skips.push(features);
         }
         let mut x = self.bottleneck.forward(x);
