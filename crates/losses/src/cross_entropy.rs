@@ -1,9 +1,9 @@
 //! Cross-entropy over dense `[N, C, ...]` logits, as PyTorch's `F.cross_entropy` with class
 //! weights, label smoothing and `ignore_index` (Burn's own takes `[N, C]` only).
 
+use crate::fused::log_softmax;
 use burn::config::Config;
 use burn::module::Module;
-use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Tensor};
 
 use crate::loss::{
@@ -124,7 +124,7 @@ impl CrossEntropyLoss {
             Some(w) => Some(cast_to(w.clone(), dtype).reshape([1, c, 1])),
             None => None,
         };
-        let logp = to_ncs(log_softmax(input, 1), c);
+        let logp = to_ncs(log_softmax(input), c);
         let [n, _, s] = logp.dims();
         let ids = target.reshape([n, 1, s]);
         let valid = mask_to(ids.clone().not_equal_elem(self.ignore_index as f64), dtype);

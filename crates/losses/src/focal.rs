@@ -1,9 +1,9 @@
 //! Focal loss, as segmentation_models_pytorch's `FocalLoss` (sigmoid per class) and its
 //! `softmax_focal_loss_with_logits`.
 
+use crate::fused::log_softmax;
 use burn::config::Config;
 use burn::module::Module;
-use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Tensor};
 
 use crate::loss::{
@@ -330,7 +330,7 @@ impl SoftmaxFocalLoss {
         let o = &self.options;
         let (input, target) = checked("softmax_focal", Mode::Multiclass, input, target, None)?;
         let c = input.dims()[1];
-        let logp = to_ncs(log_softmax(upcast(input), 1), c);
+        let logp = to_ncs(log_softmax(upcast(input)), c);
         let [n, _, s] = logp.dims();
         let nll = (logp * one_hot(target.reshape([n, 1, s]), c))
             .sum_dim(1)

@@ -30,6 +30,7 @@ mod cross_entropy;
 mod dice;
 mod error;
 mod focal;
+pub mod fused;
 mod jaccard;
 mod loss;
 mod lovasz;

@@ -1,7 +1,7 @@
 //! The region-overlap core shared by Dice, Jaccard and Tversky: smp's `soft_tversky_score`
 //! per class, the empty-class mask, the class subset and weights, and the focal exponent.
 
-use burn::tensor::activation::{log_sigmoid, log_softmax};
+use crate::fused::{log_sigmoid, log_softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::LossError;
@@ -113,7 +113,7 @@ impl Overlap {
         let probs = if !self.from_logits {
             input
         } else if self.mode == Mode::Multiclass {
-            log_softmax(input, 1).exp()
+            log_softmax(input).exp()
         } else {
             log_sigmoid(input).exp()
         };

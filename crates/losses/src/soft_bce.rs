@@ -1,9 +1,9 @@
 //! Binary cross-entropy with logits for soft targets, as segmentation_models_pytorch's
 //! `SoftBCEWithLogitsLoss`; also the element formula the focal losses build on.
 
+use crate::fused::log_sigmoid;
 use burn::config::Config;
 use burn::module::Module;
-use burn::tensor::activation::log_sigmoid;
 use burn::tensor::{Device, Tensor};
 
 use crate::loss::{

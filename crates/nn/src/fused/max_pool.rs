@@ -94,7 +94,10 @@ fn pool_plane<E: Real>(
 
 /// PyTorch's rule: a value replaces the running max when greater, or when it is NaN.
 fn better<E: Real>(candidate: E, best: E) -> bool {
-    candidate > best || (candidate.to_f64().is_nan() && !best.to_f64().is_nan())
+    #[allow(clippy::eq_op)] // x != x is the NaN test, without a conversion per comparison
+    {
+        candidate > best || (candidate != candidate && best == best)
+    }
 }
 
 /// Output `[n, c, h', w']` and arg-max indices (per plane).
