@@ -417,4 +417,34 @@ mod tests {
         let r = batch_norm_train(x, gamma, beta, 1e-5);
         assert_close(y.into_data(), r.output.into_data(), 1e-5, "output");
     }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let device = Device::flex().autodiff();
+        let x0 = random([5, 7, 33, 31], DType::F32, 1, &device);
+        let (g0, b0) = (
+            random([7], DType::F32, 2, &device),
+            random([7], DType::F32, 3, &device),
+        );
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            pool.install(|| {
+                let x = x0.clone().require_grad();
+                let gamma = g0.clone().require_grad();
+                let (y, mean, var) = super::train(x.clone(), gamma.clone(), b0.clone(), 1e-5);
+                let grads = (y.clone() * y.clone()).sum().backward();
+                [
+                    y.into_data(),
+                    mean.into_data(),
+                    var.into_data(),
+                    x.grad(&grads).expect("dx").into_data(),
+                    gamma.grad(&grads).expect("dgamma").into_data(),
+                ]
+            })
+        };
+        assert_eq!(run(1), run(2));
+    }
 }
