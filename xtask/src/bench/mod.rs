@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, ensure};
+use serde_json::Value;
 
 /// Median of `samples` (milliseconds).
 pub fn median(mut samples: Vec<f64>) -> f64 {
@@ -64,4 +65,24 @@ pub fn torch_python() -> Result<PathBuf> {
         );
     }
     Ok(python)
+}
+
+/// Runs the PyTorch reference `script` (a path from the workspace root) with `args` in the
+/// torch venv; its stdout parsed as one JSON object.
+pub fn run_torch_script(script: &str, args: &[String]) -> Result<Value> {
+    let python = torch_python()?;
+    let script = crate::checks::workspace_root().join(script);
+    let out = Command::new(&python)
+        .arg(&script)
+        .args(args)
+        .output()
+        .with_context(|| format!("running {} with {}", script.display(), python.display()))?;
+    ensure!(
+        out.status.success(),
+        "{} failed:\n{}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("reading {}'s JSON", script.display()))
 }

@@ -10,7 +10,7 @@
 use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::{Device, Distribution, Int, Tensor};
@@ -21,7 +21,7 @@ use kindling::train::tasks::classify::SmallCnnConfig;
 use kindling::train::tasks::segment::UNetConfig;
 use serde_json::Value;
 
-use super::{median, torch_python};
+use super::{median, run_torch_script};
 
 /// The benchmarked models: name, batch, image side, classes. `benches/step/bench_torch.py`
 /// builds the same ones under the same names.
@@ -209,21 +209,17 @@ fn cpu_peak(threads: usize) -> (Option<f64>, String) {
 }
 
 fn run_torch(args: &StepBenchArgs) -> Result<Value> {
-    let python = torch_python()?;
-    let script = crate::checks::workspace_root().join("benches/step/bench_torch.py");
-    let out = Command::new(&python)
-        .arg(&script)
-        .args(["--threads", &args.threads.to_string()])
-        .args(["--repeats", &args.repeats.to_string()])
-        .args(["--models", &args.models.join(",")])
-        .output()
-        .with_context(|| format!("running {} with {}", script.display(), python.display()))?;
-    ensure!(
-        out.status.success(),
-        "bench_torch.py failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).context("reading bench_torch.py's JSON")
+    run_torch_script(
+        "benches/step/bench_torch.py",
+        &[
+            "--threads".into(),
+            args.threads.to_string(),
+            "--repeats".into(),
+            args.repeats.to_string(),
+            "--models".into(),
+            args.models.join(","),
+        ],
+    )
 }
 
 /// Runs the bench and prints one row per model.

@@ -14,7 +14,7 @@ use burn::tensor::{Device, Distribution, Int, Tensor};
 use kindling::finetune::{ModelOptions, ZooModel, create_model};
 use serde_json::Value;
 
-use super::{median, set_threads, torch_python};
+use super::{median, run_torch_script, set_threads};
 
 /// Flags of `cargo xtask bench zoo`.
 #[derive(Debug, Clone, clap::Args)]
@@ -92,22 +92,16 @@ fn peak_rss_kib() -> Result<u64> {
 
 /// Runs `bench_torch.py` with the shared shape flags plus `extra`; its JSON output.
 fn run_torch(args: &ZooBenchArgs, extra: &[&str]) -> Result<Value> {
-    let python = torch_python()?;
-    let script = crate::checks::workspace_root().join("tests/fixtures/zoo/bench_torch.py");
-    let out = Command::new(&python)
-        .arg(&script)
-        .args(["--threads", &args.threads.to_string()])
-        .args(["--batch", &args.batch.to_string()])
-        .args(["--size", &args.size.to_string()])
-        .args(extra)
-        .output()
-        .with_context(|| format!("running {} with {}", script.display(), python.display()))?;
-    ensure!(
-        out.status.success(),
-        "bench_torch.py failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).context("reading bench_torch.py's JSON")
+    let mut all: Vec<String> = [
+        ("--threads", args.threads),
+        ("--batch", args.batch),
+        ("--size", args.size),
+    ]
+    .iter()
+    .flat_map(|(flag, v)| [flag.to_string(), v.to_string()])
+    .collect();
+    all.extend(extra.iter().map(|e| e.to_string()));
+    run_torch_script("tests/fixtures/zoo/bench_torch.py", &all)
 }
 
 /// Runs the bench (or, with `--rss-probe`, one measured training step).

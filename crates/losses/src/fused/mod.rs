@@ -29,15 +29,20 @@ fn fused_available<const D: usize>(tensor: &Tensor<D>) -> bool {
             #[allow(unreachable_patterns)]
             _ => false,
         };
-        on_flex
-            && matches!(tensor.dtype(), DType::F32 | DType::F64)
-            && std::env::var("KINDLING_FUSED").map_or(true, |v| v != "0")
+        on_flex && matches!(tensor.dtype(), DType::F32 | DType::F64) && enabled()
     }
     #[cfg(not(feature = "flex"))]
     {
         let _ = (tensor, DType::F32);
         false
     }
+}
+
+/// `KINDLING_FUSED=0` read once (the losses call this per forward).
+#[cfg(feature = "flex")]
+fn enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("KINDLING_FUSED").map_or(true, |v| v != "0"))
 }
 
 /// `log_softmax(x, 1)`: the fused kernel on Flex, Burn's everywhere else.
