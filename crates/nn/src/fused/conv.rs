@@ -432,6 +432,8 @@ mod tests {
     fn compare(dtype: DType, x: [usize; 4], w: [usize; 4], options: ConvOptions<2>, tol: f64) {
         let device = Device::flex().autodiff();
         let (x0, w0) = (random(x, dtype, 1, &device), random(w, dtype, 2, &device));
+        let out_dims = conv2d(x0.clone(), w0.clone(), None, options.clone()).dims();
+        let weights = random(out_dims, dtype, 3, &device);
         let run = |fused: bool| {
             let xt = x0.clone().require_grad();
             let wt = w0.clone().require_grad();
@@ -440,8 +442,7 @@ mod tests {
             } else {
                 conv2d(xt.clone(), wt.clone(), None, options.clone())
             };
-            let weights = random(y.dims(), dtype, 3, &device);
-            let grads = (y.clone() * weights).sum().backward();
+            let grads = (y.clone() * weights.clone()).sum().backward();
             [
                 y.into_data(),
                 xt.grad(&grads).expect("dx").into_data(),
@@ -524,14 +525,17 @@ mod tests {
     #[test]
     fn results_do_not_depend_on_the_thread_count() {
         let device = Device::flex().autodiff();
+        // The same inputs for both pools.
+        let x0 = random([11, 3, 12, 12], DType::F32, 1, &device);
+        let w0 = random([8, 3, 3, 3], DType::F32, 2, &device);
         let run = |threads: usize| -> Vec<TensorData> {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
                 .expect("pool");
             pool.install(|| {
-                let x = random([11, 3, 12, 12], DType::F32, 1, &device).require_grad();
-                let w = random([8, 3, 3, 3], DType::F32, 2, &device).require_grad();
+                let x = x0.clone().require_grad();
+                let w = w0.clone().require_grad();
                 let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
                 let y = super::conv2d(x.clone(), w.clone(), options);
                 let grads = (y.clone() * y.clone()).sum().backward();

@@ -135,17 +135,24 @@ pub fn try_max_pool2d(x: &Tensor<4>, options: &MaxPoolOptions<2>) -> Option<Tens
 #[cfg(all(test, feature = "flex"))]
 pub(crate) mod testing {
     //! Comparison of a fused op with Burn's composition on the same inputs.
-    use burn::tensor::{Device, Distribution, Tensor, TensorData};
+    use burn::tensor::{Device, Tensor, TensorData};
+    use rand::{RngExt, SeedableRng};
 
-    /// A random tensor of `shape` on `device` in `dtype` (f32 or f64), seeded.
+    /// A standard-normal tensor of `shape` on `device` in `dtype` (f32 or f64), from its own
+    /// seeded generator: the device's generator is shared by the tests running in parallel, so
+    /// `device.seed(s)` followed by a draw need not give the same values twice.
     pub fn random<const D: usize>(
         shape: [usize; D],
         dtype: burn::tensor::DType,
         seed: u64,
         device: &Device,
     ) -> Tensor<D> {
-        device.seed(seed);
-        Tensor::<D>::random(shape, Distribution::Normal(0.0, 1.0), device)
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let len = shape.iter().product();
+        let values: Vec<f32> = (0..len)
+            .map(|_| rng.sample(rand_distr::StandardNormal))
+            .collect();
+        Tensor::<D>::from_data(TensorData::new(values, shape), device)
             .cast(burn::tensor::FloatDType::from(dtype))
     }
 
