@@ -1,12 +1,12 @@
 //! The region-overlap core shared by Dice, Jaccard and Tversky: smp's `soft_tversky_score`
 //! per class, the empty-class mask, the class subset and weights, and the focal exponent.
 
-use crate::fused::{log_sigmoid, log_softmax};
+use crate::fused::{Probabilities, log_sigmoid, log_softmax, overlap_sums};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::LossError;
 use crate::loss::{LossTarget, cast_to, check_range, check_weights, constant, mask_to};
-use crate::segmentation::{Mode, checked, flatten};
+use crate::segmentation::{Mode, checked, flatten, to_ncs};
 
 /// The options of an overlap loss, validated once at `init`.
 #[derive(Debug, Clone)]
@@ -109,23 +109,7 @@ impl Overlap {
             });
         }
         let dtype = input.dtype();
-        // smp takes probabilities through log-space for stable gradients at saturation.
-        let probs = if !self.from_logits {
-            input
-        } else if self.mode == Mode::Multiclass {
-            log_softmax(input).exp()
-        } else {
-            log_sigmoid(input).exp()
-        };
-        let flat = flatten(self.mode, probs, target, self.ignore_index);
-        let (pred, truth) = (flat.input, flat.target);
-
-        // Per class over batch and pixels: |P|, |T| and |P − T|₁ (smp's form, whose gradient
-        // at P = T is PyTorch's sign(0) = 0).
-        let per_class = |t: Tensor<3>| t.sum_dim(2).sum_dim(0).flatten::<1>(0, 2);
-        let output_sum = per_class(pred.clone());
-        let target_sum = per_class(truth.clone());
-        let difference = per_class((pred - truth).abs());
+        let (output_sum, target_sum, difference) = self.sums(input, target);
         let intersection = (output_sum.clone() + target_sum.clone() - difference).div_scalar(2.0);
         let fp = output_sum - intersection.clone();
         let fn_ = target_sum.clone() - intersection.clone();
@@ -163,6 +147,45 @@ impl Overlap {
         } else {
             aggregated.powf_scalar(self.gamma)
         })
+    }
+}
+
+impl Overlap {
+    /// Per class over batch and pixels: |P|, |T| and |P − T|₁ (smp's form, whose gradient at
+    /// P = T is PyTorch's sign(0) = 0), ignored pixels left out.
+    fn sums<const D: usize, const T: usize>(
+        &self,
+        input: Tensor<D>,
+        target: Tensor<T>,
+    ) -> (Tensor<1>, Tensor<1>, Tensor<1>) {
+        let channels = input.dims()[1];
+        let probabilities = match (self.from_logits, self.mode) {
+            (false, _) => Probabilities::Identity,
+            (true, Mode::Multiclass) => Probabilities::LogSoftmax,
+            (true, _) => Probabilities::LogSigmoid,
+        };
+        let x = to_ncs(input, channels);
+        let [n, c, s] = x.dims();
+        let class_ids = self.mode == Mode::Multiclass;
+        let t = target.reshape([n, if class_ids { 1 } else { c }, s]);
+        let ignore = self.ignore_index.map(|i| i as f64);
+        if let Some(sums) = overlap_sums(&x, &t, probabilities, class_ids, ignore, false) {
+            return (sums.p, sums.t, sums.abs_diff);
+        }
+        // smp takes probabilities through log-space for stable gradients at saturation.
+        let probs = match probabilities {
+            Probabilities::LogSoftmax => log_softmax(x).exp(),
+            Probabilities::LogSigmoid => log_sigmoid(x).exp(),
+            _ => x,
+        };
+        let flat = flatten(self.mode, probs, t, self.ignore_index);
+        let (pred, truth) = (flat.input, flat.target);
+        let per_class = |t: Tensor<3>| t.sum_dim(2).sum_dim(0).flatten::<1>(0, 2);
+        (
+            per_class(pred.clone()),
+            per_class(truth.clone()),
+            per_class((pred - truth).abs()),
+        )
     }
 }
 

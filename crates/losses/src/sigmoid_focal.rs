@@ -103,6 +103,12 @@ impl SigmoidFocalLoss {
             &target.dims(),
         )?;
         let t: Tensor<D> = target.reshape(input.dims());
+        let alpha = (o.alpha >= 0.0).then_some(o.alpha);
+        if let Some(loss) =
+            crate::fused::bce_with_logits(&input, &t, None, None, Some((o.gamma, alpha)))
+        {
+            return Ok(o.reduction.apply(loss));
+        }
         let p = sigmoid(input.clone());
         let ce = bce_with_logits(input, t.clone(), None);
         let p_t = p.clone() * t.clone() + p.neg().add_scalar(1.0) * t.clone().neg().add_scalar(1.0);

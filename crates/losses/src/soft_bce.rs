@@ -155,6 +155,17 @@ impl SoftBceWithLogitsLoss {
             Some(w) => Some(per_channel("soft_bce", "weight", w, &dims, dtype)?),
             None => None,
         };
+        let ignore = self.ignore_index.map(|i| i as f64);
+        if pos_weight.is_none()
+            && let Some(loss) =
+                crate::fused::bce_with_logits(&input, &target, self.smooth_factor, ignore, None)
+        {
+            let loss = match weight {
+                Some(w) => loss * w,
+                None => loss,
+            };
+            return Ok(self.reduction.apply(loss));
+        }
         let soft = match self.smooth_factor {
             Some(f) => {
                 target.clone().mul_scalar(1.0 - f)

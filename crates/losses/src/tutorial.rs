@@ -9,6 +9,7 @@ use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
 
 use crate::LossError;
+use crate::fused::{Probabilities, overlap_sums};
 use crate::loss::{LossTarget, check_range, check_shape, impl_loss, or_panic, upcast};
 
 /// PyTorch's `F.binary_cross_entropy(p, t, reduction="none")` on probabilities, with its
@@ -26,20 +27,59 @@ pub(crate) fn binary_cross_entropy<const D: usize>(p: Tensor<D>, t: Tensor<D>) -
     value + (p - pd) * grad
 }
 
-/// Sigmoid of the input and the target, both flattened, in the compute dtype.
-fn flat_probs<const D: usize, const T: usize>(
-    loss: &'static str,
-    input: Tensor<D>,
-    target: impl LossTarget<T>,
-) -> Result<(Tensor<1>, Tensor<1>), LossError> {
-    let input = upcast(input);
-    let target = target.into_float(input.dtype());
-    check_shape(loss, "target shape", &input.dims(), &target.dims())?;
-    Ok((sigmoid(input).flatten(0, D - 1), target.flatten(0, T - 1)))
+/// Sums over the whole flattened batch, `p = σ(x)`: `Σp`, `Σt`, `Σp·t` and, when asked for,
+/// `Σ bce(p, t)`; with the number of elements.
+struct FlatSums {
+    p: Tensor<1>,
+    t: Tensor<1>,
+    pt: Tensor<1>,
+    bce: Option<Tensor<1>>,
+    count: usize,
+}
+
+impl FlatSums {
+    fn new<const D: usize, const T: usize>(
+        loss: &'static str,
+        input: Tensor<D>,
+        target: impl LossTarget<T>,
+        bce: bool,
+    ) -> Result<Self, LossError> {
+        let input = upcast(input);
+        let target = target.into_float(input.dtype());
+        check_shape(loss, "target shape", &input.dims(), &target.dims())?;
+        let count = input.shape().num_elements();
+        let x = input.reshape([1, 1, count]);
+        let t = target.reshape([1, 1, count]);
+        if let Some(sums) = overlap_sums(&x, &t, Probabilities::Sigmoid, false, None, bce) {
+            return Ok(Self {
+                p: sums.p,
+                t: sums.t,
+                pt: sums.product,
+                bce: bce.then_some(sums.bce),
+                count,
+            });
+        }
+        let (p, t) = (sigmoid(x).flatten::<1>(0, 2), t.flatten::<1>(0, 2));
+        Ok(Self {
+            pt: (p.clone() * t.clone()).sum(),
+            bce: bce.then(|| binary_cross_entropy(p.clone(), t.clone()).sum()),
+            p: p.sum(),
+            t: t.sum(),
+            count,
+        })
+    }
+
+    /// The mean BCE (the sums were made with `bce`).
+    fn mean_bce(&self) -> Tensor<1> {
+        self.bce
+            .clone()
+            .expect("sums made with the BCE row")
+            .div_scalar(self.count as f64)
+    }
 }
 
 macro_rules! tutorial_overlap {
-    ($(#[$doc:meta])* $config:ident => $loss:ident, $name:literal, $formula:expr) => {
+    ($(#[$doc:meta])* $config:ident => $loss:ident, $name:literal, bce $bce:literal, $formula:expr) => {
         #[doc = concat!("Configuration of a [`", stringify!($loss), "`].")]
         #[derive(Config, Debug)]
         pub struct $config {
@@ -80,9 +120,9 @@ macro_rules! tutorial_overlap {
                 input: Tensor<D>,
                 target: impl LossTarget<T>,
             ) -> Result<Tensor<1>, LossError> {
-                let (p, t) = flat_probs($name, input, target)?;
-                let formula: fn(Tensor<1>, Tensor<1>, f64) -> Tensor<1> = $formula;
-                Ok(formula(p, t, self.smooth))
+                let sums = FlatSums::new($name, input, target, $bce)?;
+                let formula: fn(&FlatSums, f64) -> Tensor<1> = $formula;
+                Ok(formula(&sums, self.smooth))
             }
         }
 
@@ -91,11 +131,11 @@ macro_rules! tutorial_overlap {
 }
 
 /// `1 − (2·Σpt + s) / (Σp + Σt + s)`.
-fn dice(p: Tensor<1>, t: Tensor<1>, smooth: f64) -> Tensor<1> {
-    let intersection = (p.clone() * t.clone()).sum();
-    (intersection.mul_scalar(2.0).add_scalar(smooth) / (p.sum() + t.sum()).add_scalar(smooth))
-        .neg()
-        .add_scalar(1.0)
+fn dice(sums: &FlatSums, smooth: f64) -> Tensor<1> {
+    (sums.pt.clone().mul_scalar(2.0).add_scalar(smooth)
+        / (sums.p.clone() + sums.t.clone()).add_scalar(smooth))
+    .neg()
+    .add_scalar(1.0)
 }
 
 tutorial_overlap! {
@@ -113,21 +153,21 @@ tutorial_overlap! {
     /// // p = 0.5 everywhere: 1 − (2·1 + 1) / (2 + 2 + 1).
     /// assert!((loss.forward(logits, mask).into_scalar::<f32>() - 0.4).abs() < 1e-6);
     /// ```
-    TutorialDiceLossConfig => TutorialDiceLoss, "tutorial_dice", dice
+    TutorialDiceLossConfig => TutorialDiceLoss, "tutorial_dice", bce false, dice
 }
 
 tutorial_overlap! {
     /// The tutorial's `DiceBCELoss`: `F.binary_cross_entropy(σ(x), t)` (mean) plus its
     /// [`TutorialDiceLoss`], on the flattened batch.
-    TutorialDiceBceLossConfig => TutorialDiceBceLoss, "tutorial_dice_bce",
-        |p, t, smooth| binary_cross_entropy(p.clone(), t.clone()).mean() + dice(p, t, smooth)
+    TutorialDiceBceLossConfig => TutorialDiceBceLoss, "tutorial_dice_bce", bce true,
+        |sums, smooth| sums.mean_bce() + dice(sums, smooth)
 }
 
 tutorial_overlap! {
     /// The tutorial's `IoULoss`: `1 − (Σpt + smooth) / (Σ(p + t) − Σpt + smooth)`.
-    TutorialIouLossConfig => TutorialIouLoss, "tutorial_iou", |p, t, smooth| {
-        let intersection = (p.clone() * t.clone()).sum();
-        let union = (p + t).sum() - intersection.clone();
+    TutorialIouLossConfig => TutorialIouLoss, "tutorial_iou", bce false, |sums, smooth| {
+        let intersection = sums.pt.clone();
+        let union = sums.p.clone() + sums.t.clone() - intersection.clone();
         (intersection.add_scalar(smooth) / union.add_scalar(smooth)).neg().add_scalar(1.0)
     }
 }
@@ -192,8 +232,7 @@ impl TutorialFocalLoss {
         input: Tensor<D>,
         target: impl LossTarget<T>,
     ) -> Result<Tensor<1>, LossError> {
-        let (p, t) = flat_probs("tutorial_focal", input, target)?;
-        let bce = binary_cross_entropy(p, t).mean();
+        let bce = FlatSums::new("tutorial_focal", input, target, true)?.mean_bce();
         let term = bce
             .clone()
             .neg()

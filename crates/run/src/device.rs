@@ -262,6 +262,9 @@ pub fn init_device(
     seed: u64,
 ) -> Result<Device, DeviceError> {
     let mut device = spec.device()?;
+    if spec == DeviceSpec::Flex {
+        crate::keep_freed_memory();
+    }
     let dtype = precision.float_dtype();
     if !device.supports_dtype(dtype) {
         return Err(DeviceError::UnsupportedDtype {

@@ -10,6 +10,7 @@
 //! # let _ = device;
 //! ```
 
+mod allocator;
 mod amp;
 mod args;
 mod config;
@@ -20,6 +21,7 @@ mod fs;
 mod optim;
 mod schedule;
 
+pub use allocator::keep_freed_memory;
 pub use amp::{Amp, GradScalerSettings};
 pub use args::{
     RUN_FLAG_KEYS, RunArgs, document_defaults, flag_key, lookup, parse_number, parse_numbers,

@@ -41,7 +41,13 @@ pub fn set_threads(threads: usize) -> Result<()> {
 /// `KINDLING_TORCH_PYTHON` points at another interpreter with those packages instead.
 pub fn torch_python() -> Result<PathBuf> {
     if let Some(python) = std::env::var_os("KINDLING_TORCH_PYTHON") {
-        return Ok(PathBuf::from(python));
+        let python = PathBuf::from(python);
+        ensure!(
+            python.is_file(),
+            "KINDLING_TORCH_PYTHON={} is not a file; unset it to let the bench build its own venv",
+            python.display()
+        );
+        return Ok(python);
     }
     let python = crate::checks::ensure_torch_venv()?;
     let ok = Command::new(&python)

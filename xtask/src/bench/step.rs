@@ -231,6 +231,7 @@ pub fn run(args: &StepBenchArgs) -> Result<()> {
         .use_current_thread()
         .build_global()
         .context("sizing the rayon thread pool (it was already started)")?;
+    kindling::keep_freed_memory();
     let device = Device::flex().autodiff();
     let mut rows = Vec::new();
     for name in &args.models {

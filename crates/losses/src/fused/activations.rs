@@ -15,13 +15,10 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
-use burn::tensor::{DType, Element, Shape, Tensor, TensorData};
+use burn::tensor::{Shape, Tensor};
 use rayon::prelude::*;
 
-use super::math;
-
-/// Elements per parallel task (fixed, so the split does not depend on the thread count).
-const CHUNK: usize = 4096;
+use super::common::{CHUNK, Float, ncs, tensor, values, with_float};
 
 /// The backend extension: implemented for Flex and for autodiff over Flex.
 #[backend_extension(Flex, Autodiff)]
@@ -42,91 +39,6 @@ pub fn log_sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as LossActivationKernels>::kindling_log_sigmoid(
         x.into_dispatch(),
     ))
-}
-
-/// The float types the kernels run on.
-trait Float:
-    Element
-    + bytemuck::Pod
-    + Send
-    + Sync
-    + Default
-    + PartialOrd
-    + core::ops::Add<Output = Self>
-    + core::ops::Sub<Output = Self>
-    + core::ops::Mul<Output = Self>
-    + core::ops::Div<Output = Self>
-    + core::ops::Neg<Output = Self>
-{
-    const ZERO: Self;
-    const ONE: Self;
-    const MIN: Self;
-    fn exp(self) -> Self;
-    fn ln(self) -> Self;
-    fn ln_1p(self) -> Self;
-    fn abs(self) -> Self;
-}
-
-impl Float for f32 {
-    const ZERO: Self = 0.0;
-    const ONE: Self = 1.0;
-    const MIN: Self = f32::NEG_INFINITY;
-    fn exp(self) -> Self {
-        math::exp(self)
-    }
-    fn ln(self) -> Self {
-        math::ln(self)
-    }
-    fn ln_1p(self) -> Self {
-        math::ln_1p(self)
-    }
-    fn abs(self) -> Self {
-        f32::abs(self)
-    }
-}
-
-impl Float for f64 {
-    const ZERO: Self = 0.0;
-    const ONE: Self = 1.0;
-    const MIN: Self = f64::NEG_INFINITY;
-    fn exp(self) -> Self {
-        f64::exp(self)
-    }
-    fn ln(self) -> Self {
-        f64::ln(self)
-    }
-    fn ln_1p(self) -> Self {
-        f64::ln_1p(self)
-    }
-    fn abs(self) -> Self {
-        f64::abs(self)
-    }
-}
-
-/// `[n, c, s]` of a `[n, c, ...]` shape.
-fn ncs(shape: &Shape) -> (usize, usize, usize) {
-    (
-        shape[0],
-        shape[1],
-        (2..shape.num_dims()).map(|i| shape[i]).product(),
-    )
-}
-
-/// The tensor's elements, contiguous (a copy only when it is not).
-fn values<E: Float>(t: &FlexTensor) -> std::borrow::Cow<'_, [E]> {
-    match t.as_slice::<E>() {
-        Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(
-            t.to_contiguous()
-                .as_slice::<E>()
-                .expect("contiguous of the checked dtype")
-                .to_vec(),
-        ),
-    }
-}
-
-fn tensor<E: Float>(v: Vec<E>, shape: Shape) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(v, shape))
 }
 
 /// For every (n, s): `step` folded over the classes of `a` into `out[n·S + s]`, starting at
@@ -249,23 +161,6 @@ fn log_sigmoid_backward<E: Float>(x: &[E], dy: &[E]) -> Vec<E> {
     dx
 }
 
-/// Runs `$body` with `$E` the element type of `$dtype`.
-macro_rules! with_float {
-    ($dtype:expr, $E:ident => $body:expr) => {
-        match $dtype {
-            DType::F32 => {
-                type $E = f32;
-                $body
-            }
-            DType::F64 => {
-                type $E = f64;
-                $body
-            }
-            other => unreachable!("fused loss kernels run on f32/f64 only, got {other:?}"),
-        }
-    };
-}
-
 /// The output and the state its backward needs (the input, per-column max and sum).
 fn log_softmax_flex(x: &FlexTensor) -> (FlexTensor, SoftmaxState) {
     let shape = x.shape();
@@ -380,12 +275,12 @@ impl<C: CheckpointStrategy> LossActivationKernels for Autodiff<Flex, C> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use burn::tensor::activation;
     use burn::tensor::{DType, Device, Distribution, FloatDType, Tensor, TensorData};
 
     /// `|a − b| ≤ tol · max|b|` element-wise.
-    fn assert_close(a: TensorData, b: TensorData, tol: f64, what: &str) {
+    pub fn assert_close(a: TensorData, b: TensorData, tol: f64, what: &str) {
         let a: Vec<f64> = a.convert::<f64>().try_to_vec().expect("f64");
         let b: Vec<f64> = b.convert::<f64>().try_to_vec().expect("f64");
         let scale = b.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-300);

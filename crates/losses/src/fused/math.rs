@@ -3,7 +3,7 @@
 //! library.
 //!
 //! Max error, asserted by `tests::error_bounds` against f64's over a dense grid: ≤ 1 ulp for
-//! [`exp`] on [−87, 88] (it returns 0 below −104, denormals between), [`ln`] on positive
+//! [`exp`] on [−87, 88] (0 and ∞ where `expf` under- and overflows, denormals between), [`ln`] on positive
 //! normals and [`ln_1p`] on t ≥ 0, tiny t included.
 
 // Computed in f64 lanes (half the width of f32 but still vectorised): the f32 results are then
@@ -17,8 +17,18 @@ const ROUND: f64 = 6_755_399_441_055_744.0;
 /// e^x for f32.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
-    let x = (x as f64).clamp(-104.0, 88.8);
-    let n = (x * LOG2E + ROUND) - ROUND;
+    exp64(x as f64) as f32
+}
+
+/// e^x in f64 to about 3e-11 relative; arguments are clamped to [−708, 709] (the normal f64
+/// range), so an f32 result still overflows to ∞ and underflows to 0 where `expf` does.
+#[inline(always)]
+pub fn exp64(x: f64) -> f64 {
+    let x = x.clamp(-708.0, 709.0);
+    // t's low mantissa bits hold n = round(x·log₂e) (two's complement): no float→int
+    // conversion, which AVX2 lacks, so the loop stays vectorised.
+    let t = x * LOG2E + ROUND;
+    let n = t - ROUND;
     let r = x - n * LN2;
     // Taylor to degree 9 on |r| ≤ ln2/2: truncation < 3e-11 relative.
     let p = 1.0
@@ -29,28 +39,30 @@ pub fn exp(x: f32) -> f32 {
                         + r * (1.0 / 120.0
                             + r * (1.0 / 720.0
                                 + r * (1.0 / 5040.0 + r * (1.0 / 40320.0 + r / 362880.0))))))));
-    // 2^n through the exponent bits of an f64 (n ∈ [−151, 129], well inside its range).
-    let scale = f64::from_bits(((n as i64 + 1023) as u64) << 52);
-    (p * scale) as f32
+    // 2^n through the exponent bits (n + 1023 ∈ [2, 2046]; the shift drops t's own exponent).
+    let scale = f64::from_bits(t.to_bits().wrapping_add(1023) << 52);
+    p * scale
 }
 
 /// ln(u) for a positive normal f64, to about 1e-11 relative (enough for an f32 result).
 #[inline(always)]
-fn ln64(u: f64) -> f64 {
+pub fn ln64(u: f64) -> f64 {
     let bits = u.to_bits();
-    let mut e = ((bits >> 52) & 0x7ff) as i64 - 1023;
+    // The biased exponent as an f64 through 2^52's mantissa (no int→float conversion).
+    let e =
+        f64::from_bits((bits >> 52) | 0x4330_0000_0000_0000) - (4_503_599_627_370_496.0 + 1023.0);
     let mut m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
     // m ∈ [√½, √2): then s below is within ±0.172.
     let big = m > std::f64::consts::SQRT_2;
     m = if big { m * 0.5 } else { m };
-    e += big as i64;
+    let e = if big { e + 1.0 } else { e };
     let f = m - 1.0;
     let s = f / (2.0 + f);
     let s2 = s * s;
     // ln(1+f) = 2·atanh(s) = 2s(1 + s²/3 + s⁴/5 + …), to s^12.
     let series =
         1.0 + s2 * (1.0 / 3.0 + s2 * (1.0 / 5.0 + s2 * (1.0 / 7.0 + s2 * (1.0 / 9.0 + s2 / 11.0))));
-    e as f64 * LN2 + 2.0 * s * series
+    e * LN2 + 2.0 * s * series
 }
 
 /// ln(v) for a positive normal f32.
@@ -62,11 +74,16 @@ pub fn ln(v: f32) -> f32 {
 /// ln(1 + t) for t ≥ 0, accurate also where 1 + t rounds to 1.
 #[inline(always)]
 pub fn ln_1p(t: f32) -> f32 {
-    let t = t as f64;
+    ln_1p64(t as f64) as f32
+}
+
+/// ln(1 + t) in f64 for t ≥ 0, to about 1e-11 relative.
+#[inline(always)]
+pub fn ln_1p64(t: f64) -> f64 {
     let u = 1.0 + t;
     let d = u - 1.0;
     // ln(u)·t/(u−1) corrects the rounding of 1 + t (Goldberg's trick); t itself when u == 1.
-    (if d == 0.0 { t } else { ln64(u) * (t / d) }) as f32
+    if d == 0.0 { t } else { ln64(u) * (t / d) }
 }
 
 #[cfg(test)]

@@ -10,10 +10,87 @@
 
 #[cfg(feature = "flex")]
 mod activations;
+#[cfg(feature = "flex")]
+mod bce;
+#[cfg(feature = "flex")]
+mod common;
 #[cfg(any(feature = "flex", test))]
 mod math;
+#[cfg(feature = "flex")]
+mod overlap;
 
 use burn::tensor::{DType, Tensor, activation};
+
+/// How an overlap loss turns its input into probabilities (see [`overlap_sums`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Probabilities {
+    /// The input holds probabilities.
+    Identity,
+    /// `e^{log σ(x)}`, smp's route (gradient `p·σ(−x)`).
+    LogSigmoid,
+    /// `torch.sigmoid` (gradient `p·(1 − p)`), the tutorial's.
+    Sigmoid,
+    /// `e^{log_softmax(x, 1)}`.
+    LogSoftmax,
+}
+
+/// Per-class sums (`[C]` each) over batch and pixels of `p = act(x)` and the target `t`,
+/// counting only elements whose target is not `ignore`: `Σp`, `Σt`, `Σ|p − t|`, `Σp·t`, and
+/// `Σ bce(p, t)` (PyTorch's `binary_cross_entropy` on probabilities, its gradient included)
+/// when asked for.
+pub(crate) struct OverlapSums {
+    pub p: Tensor<1>,
+    pub t: Tensor<1>,
+    pub abs_diff: Tensor<1>,
+    pub product: Tensor<1>,
+    pub bce: Tensor<1>,
+}
+
+/// [`OverlapSums`] of `x: [N, C, S]` against `target` — `[N, C, S]` values, or `[N, 1, S]`
+/// class indices with `class_ids` — as one fused kernel forward and backward, or `None` where
+/// the kernel does not run (the caller composes Burn's ops).
+pub(crate) fn overlap_sums(
+    x: &Tensor<3>,
+    target: &Tensor<3>,
+    activation: Probabilities,
+    class_ids: bool,
+    ignore: Option<f64>,
+    bce: bool,
+) -> Option<OverlapSums> {
+    if !fused_available(x) || target.dtype() != x.dtype() {
+        return None;
+    }
+    #[cfg(feature = "flex")]
+    {
+        use overlap::Activation;
+        let options = overlap::OverlapOptions {
+            activation: match activation {
+                Probabilities::Identity => Activation::Identity,
+                Probabilities::LogSigmoid => Activation::LogSigmoid,
+                Probabilities::Sigmoid => Activation::Sigmoid,
+                Probabilities::LogSoftmax => Activation::LogSoftmax,
+            },
+            class_ids,
+            ignore,
+            bce,
+        };
+        let c = x.dims()[1];
+        let sums = overlap::overlap_sums(x.clone(), target.clone(), options);
+        let row = |i: usize| sums.clone().slice([i..i + 1, 0..c]).reshape([c]);
+        Some(OverlapSums {
+            p: row(overlap::P),
+            t: row(overlap::T),
+            abs_diff: row(overlap::ABS),
+            product: row(overlap::PT),
+            bce: row(overlap::BCE),
+        })
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = (activation, class_ids, ignore, bce);
+        None
+    }
+}
 
 /// Whether the fused kernels run for `tensor` (Flex device, f32/f64, `flex` feature, not
 /// switched off with `KINDLING_FUSED=0`).
@@ -61,4 +138,37 @@ pub fn log_sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
         return activations::log_sigmoid(x);
     }
     activation::log_sigmoid(x)
+}
+
+/// torchvision's focal modulation of [`bce_with_logits`]: `gamma`, and `alpha` (`None`: no
+/// class weighting).
+pub(crate) type Focal = (f64, Option<f64>);
+
+/// Element losses `(1 − t')·x − log σ(x)` of logits against targets (`t'` label-smoothed by
+/// `smooth`), zero where the target is `ignore`, optionally focal-modulated — one fused pass
+/// forward and one backward, or `None` where the kernel does not run.
+pub(crate) fn bce_with_logits<const D: usize>(
+    x: &Tensor<D>,
+    target: &Tensor<D>,
+    smooth: Option<f64>,
+    ignore: Option<f64>,
+    focal: Option<Focal>,
+) -> Option<Tensor<D>> {
+    if !fused_available(x) || target.dtype() != x.dtype() || target.dims() != x.dims() {
+        return None;
+    }
+    #[cfg(feature = "flex")]
+    {
+        let options = bce::BceOptions {
+            smooth,
+            ignore,
+            focal: focal.map(|(gamma, alpha)| bce::Focal { gamma, alpha }),
+        };
+        Some(bce::bce_with_logits(x.clone(), target.clone(), options))
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = (smooth, ignore, focal);
+        None
+    }
 }

@@ -234,6 +234,13 @@ pub fn compare_with_floor(
 }
 
 /// Runs every case on `device` in its configured dtype against PyTorch's numbers.
+///
+/// With [`Reference::F32`] a case passes when it matches PyTorch's float32 run *or* its
+/// float64 run at `rtol`: PyTorch's f32 numbers are one sample of f32 rounding, and where a
+/// component sits at the edge of f32 precision (a softmax backward cancelling to 1e-5 of its
+/// terms) a kernel that computes in wider precision lands on the f64 answer, which the f32
+/// run itself misses by about the tolerance (`dice_multiclass_extreme`, grad[7]: PyTorch f32
+/// is 6.0e-10 from the f64 value, the bound is 5.9e-10).
 pub fn check_all(device: &Device, reference: Reference, rtol: f64) -> Vec<String> {
     check_all_with_floor(device, reference, rtol, GRAD_FLOOR)
 }
@@ -253,7 +260,19 @@ pub fn check_all_with_floor(
                 Reference::F32 => (&case.value_f32, &case.grad_f32),
             };
             match evaluate(case, device, None, &case.input, &case.target) {
-                Ok(got) => compare_with_floor(&case.name, &got, value, grad, rtol, grad_floor),
+                Ok(got) => compare_with_floor(&case.name, &got, value, grad, rtol, grad_floor)
+                    .filter(|_| {
+                        matches!(reference, Reference::F64)
+                            || compare_with_floor(
+                                &case.name,
+                                &got,
+                                &case.value,
+                                &case.grad,
+                                rtol,
+                                grad_floor,
+                            )
+                            .is_some()
+                    }),
                 Err(e) => Some(format!("{}: {e}", case.name)),
             }
         })
