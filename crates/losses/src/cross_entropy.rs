@@ -124,9 +124,42 @@ impl CrossEntropyLoss {
             Some(w) => Some(cast_to(w.clone(), dtype).reshape([1, c, 1])),
             None => None,
         };
-        let logp = to_ncs(log_softmax(input), c);
-        let [n, _, s] = logp.dims();
+        let x = to_ncs(input, c);
+        let [n, _, s] = x.dims();
         let ids = target.reshape([n, 1, s]);
+        let weights: Option<Vec<f64>> = weight.as_ref().map(|w| {
+            w.to_data()
+                .convert::<f64>()
+                .try_to_vec::<f64>()
+                .unwrap_or_default()
+        });
+        let ignore = self.ignore_index as f64;
+        if let Some(loss) = crate::fused::softmax_nll(
+            &x,
+            &ids,
+            weights.as_deref(),
+            self.label_smoothing,
+            Some(ignore),
+        ) {
+            return Ok(match self.reduction {
+                Reduction::Mean => {
+                    let valid = mask_to(ids.clone().not_equal_elem(ignore), dtype);
+                    let denom = match &weight {
+                        // Σ of the kept pixels' class weights.
+                        Some(w) => {
+                            let idx = ids.int().clamp(0, c as i64 - 1).flatten::<1>(0, 2);
+                            (cast_to(w.clone(), dtype).reshape([c]).select(0, idx)
+                                * valid.flatten::<1>(0, 2))
+                            .sum()
+                        }
+                        None => valid.sum(),
+                    };
+                    loss.sum() / denom
+                }
+                other => other.apply(loss.reshape([n, s])),
+            });
+        }
+        let logp = log_softmax(x);
         let valid = mask_to(ids.clone().not_equal_elem(self.ignore_index as f64), dtype);
         // One-hot of the kept targets (an ignore_index inside [0, C) must not select a class).
         let hot = one_hot(ids, c) * valid.clone();

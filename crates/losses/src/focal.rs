@@ -330,11 +330,13 @@ impl SoftmaxFocalLoss {
         let o = &self.options;
         let (input, target) = checked("softmax_focal", Mode::Multiclass, input, target, None)?;
         let c = input.dims()[1];
-        let logp = to_ncs(log_softmax(upcast(input)), c);
-        let [n, _, s] = logp.dims();
-        let nll = (logp * one_hot(target.reshape([n, 1, s]), c))
-            .sum_dim(1)
-            .neg();
+        let x = to_ncs(upcast(input), c);
+        let [n, _, s] = x.dims();
+        let ids = target.reshape([n, 1, s]);
+        let nll = match crate::fused::softmax_nll(&x, &ids, None, 0.0, None) {
+            Some(nll) => nll,
+            None => (log_softmax(x) * one_hot(ids, c)).sum_dim(1).neg(),
+        };
         let (term, loss) = modulate(nll, o.gamma, o.reduced_threshold);
         let loss = if o.normalized {
             loss / term.sum().clamp_min(1e-6).reshape([1, 1, 1])

@@ -17,6 +17,8 @@ mod common;
 #[cfg(any(feature = "flex", test))]
 mod math;
 #[cfg(feature = "flex")]
+mod nll;
+#[cfg(feature = "flex")]
 mod overlap;
 
 use burn::tensor::{DType, Tensor, activation};
@@ -169,6 +171,36 @@ pub(crate) fn bce_with_logits<const D: usize>(
     #[cfg(not(feature = "flex"))]
     {
         let _ = (smooth, ignore, focal);
+        None
+    }
+}
+
+/// Per-pixel softmax cross-entropy `[N, 1, S]` of logits `x: [N, C, S]` against class indices
+/// `ids: [N, 1, S]` (as floats), with optional class `weight`, label `smoothing` and an
+/// `ignore`d index (those pixels count zero) — PyTorch's `cross_entropy(reduction="none")`
+/// per pixel; one fused pass forward and one backward, or `None` where the kernel does not run.
+pub(crate) fn softmax_nll(
+    x: &Tensor<3>,
+    ids: &Tensor<3>,
+    weight: Option<&[f64]>,
+    smoothing: f64,
+    ignore: Option<f64>,
+) -> Option<Tensor<3>> {
+    if !fused_available(x) || ids.dtype() != x.dtype() {
+        return None;
+    }
+    #[cfg(feature = "flex")]
+    {
+        let options = nll::NllOptions {
+            ignore,
+            smoothing,
+            weight: weight.map(<[f64]>::to_vec),
+        };
+        Some(nll::softmax_nll(x.clone(), ids.clone(), options))
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = (weight, smoothing, ignore);
         None
     }
 }

@@ -1,0 +1,391 @@
+//! Softmax cross-entropy per pixel against class indices, in one pass forward and one
+//! backward (Burn's composition: log-softmax, a one-hot of the targets, masks, products and
+//! class sums, each a full-size pass, and as many again backward):
+//!
+//! ```text
+//! log p = log_softmax(x, 1)        w: class weights (1 without)      W = Σ_c w_c
+//! ℓ     = v·[(1 − ε)·w_t·(−log p_t) + (ε/C)·(−Σ_c w_c·log p_c)]          v = [t ≠ ignore]
+//! dℓ/dx_j = v·[(1 − ε)·w_t·(p_j − [j = t]) + (ε/C)·(p_j·W − w_j)]
+//! ```
+//!
+//! Computed in f64 whatever the input type (rounded once); fixed chunks, so results do not
+//! depend on the thread count.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
+use burn::tensor::{Shape, Tensor};
+use rayon::prelude::*;
+
+use super::common::{CHUNK, Float, dispatched, ncs, tensor, values, with_float};
+
+/// The op's options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NllOptions {
+    /// Class index whose pixels count zero.
+    pub ignore: Option<f64>,
+    /// Label smoothing ε.
+    pub smoothing: f64,
+    /// Per-class weights.
+    pub weight: Option<Vec<f64>>,
+}
+
+/// The backend extension: implemented for Flex and for autodiff over Flex.
+#[backend_extension(Flex, Autodiff)]
+pub trait NllKernels: Backend {
+    /// `[N, 1, S]` losses of logits `[N, C, S]` against class indices `[N, 1, S]` (no
+    /// gradient to the targets).
+    fn kindling_softmax_nll(
+        x: FloatTensor<Self>,
+        target: FloatTensor<Self>,
+        options: NllOptions,
+    ) -> FloatTensor<Self>;
+}
+
+pub fn softmax_nll(x: Tensor<3>, target: Tensor<3>, options: NllOptions) -> Tensor<3> {
+    Tensor::from_dispatch(<Dispatch as NllKernels>::kindling_softmax_nll(
+        x.into_dispatch(),
+        target.into_dispatch(),
+        options,
+    ))
+}
+
+/// One run of pixels of one sample.
+struct Run<'a, E> {
+    /// The sample's logits, `[C, S]`.
+    x: &'a [E],
+    /// The run's class indices.
+    ids: &'a [E],
+    /// First pixel.
+    s0: usize,
+    s: usize,
+    c: usize,
+}
+
+/// Per pixel of the run: the class max, and Σ e^(x − max).
+#[inline(always)]
+fn softmax_stats<E: Float>(r: &Run<'_, E>) -> (Vec<f64>, Vec<f64>) {
+    let len = r.ids.len();
+    let row = |ci: usize| &r.x[ci * r.s + r.s0..][..len];
+    let mut max: Vec<f64> = row(0).iter().map(|v| v.to_f64()).collect();
+    for ci in 1..r.c {
+        for (m, &v) in max.iter_mut().zip(row(ci)) {
+            *m = m.max(v.to_f64());
+        }
+    }
+    let mut sum = vec![0f64; len];
+    for ci in 0..r.c {
+        for ((t, &v), &m) in sum.iter_mut().zip(row(ci)).zip(&max) {
+            *t += E::wide_exp(v.to_f64() - m);
+        }
+    }
+    (max, sum)
+}
+
+/// The class weight of index `t` (1 without weights), 0 where the pixel is ignored.
+#[inline(always)]
+fn target_weight(t: f64, o: &NllOptions) -> f64 {
+    if o.ignore == Some(t) {
+        return 0.0;
+    }
+    o.weight.as_ref().map_or(1.0, |w| w[t as usize])
+}
+
+/// Losses of one run.
+#[inline(always)]
+fn forward_run<E: Float>(r: &Run<'_, E>, o: &NllOptions, out: &mut [E]) {
+    let (max, sum) = softmax_stats(r);
+    let len = r.ids.len();
+    let c = r.c;
+    let eps = o.smoothing;
+    for i in 0..len {
+        let t = r.ids[i].to_f64();
+        let wt = target_weight(t, o);
+        if wt == 0.0 && o.ignore == Some(t) {
+            out[i] = E::ZERO;
+            continue;
+        }
+        let log_z = E::wide_ln(sum[i]);
+        let log_p = |ci: usize| (r.x[ci * r.s + r.s0 + i].to_f64() - max[i]) - log_z;
+        let mut loss = (1.0 - eps) * wt * -log_p(t as usize);
+        if eps > 0.0 {
+            let mut smooth = 0.0;
+            for ci in 0..c {
+                smooth -= o.weight.as_ref().map_or(1.0, |w| w[ci]) * log_p(ci);
+            }
+            loss += eps / c as f64 * smooth;
+        }
+        out[i] = E::from_f64(loss);
+    }
+}
+
+/// dx of one run into the sample's `[C, S]` gradient rows (`outs[ci]` is the run's slice).
+#[inline(always)]
+fn backward_run<E: Float>(r: &Run<'_, E>, o: &NllOptions, g: &[E], outs: &mut [&mut [E]]) {
+    let (max, sum) = softmax_stats(r);
+    let len = r.ids.len();
+    let c = r.c;
+    let eps = o.smoothing;
+    let total: f64 = o.weight.as_ref().map_or(c as f64, |w| w.iter().sum());
+    for (ci, out) in outs.iter_mut().enumerate() {
+        let xr = &r.x[ci * r.s + r.s0..][..len];
+        let wc = o.weight.as_ref().map_or(1.0, |w| w[ci]);
+        for i in 0..len {
+            let t = r.ids[i].to_f64();
+            let valid = o.ignore != Some(t);
+            let wt = target_weight(t, o);
+            let p = E::wide_exp(xr[i].to_f64() - max[i]) / sum[i];
+            let hot = if t == ci as f64 { 1.0 } else { 0.0 };
+            let d = (1.0 - eps) * wt * (p - hot) + eps / c as f64 * (p * total - wc);
+            out[i] = E::from_f64(if valid { g[i].to_f64() * d } else { 0.0 });
+        }
+    }
+}
+
+dispatched! {
+    fn forward_dispatched(r: &Run<'_, E>, o: &NllOptions, out: &mut [E]) -> () = forward_run
+}
+
+dispatched! {
+    fn backward_dispatched(r: &Run<'_, E>, o: &NllOptions, g: &[E], outs: &mut [&mut [E]]) -> () =
+        backward_run
+}
+
+fn forward_kernel<E: Float>(
+    x: &[E],
+    ids: &[E],
+    (n, c, s): (usize, usize, usize),
+    o: &NllOptions,
+) -> Vec<E> {
+    let mut out = vec![E::ZERO; n * s];
+    if s == 0 {
+        return out;
+    }
+    out.par_chunks_mut(s).enumerate().for_each(|(b, out_b)| {
+        out_b
+            .par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(k, out)| {
+                let s0 = k * CHUNK;
+                let r = Run {
+                    x: &x[b * c * s..][..c * s],
+                    ids: &ids[b * s + s0..][..out.len()],
+                    s0,
+                    s,
+                    c,
+                };
+                forward_dispatched(&r, o, out);
+            });
+    });
+    out
+}
+
+fn backward_kernel<E: Float>(
+    x: &[E],
+    ids: &[E],
+    g: &[E],
+    (_, c, s): (usize, usize, usize),
+    o: &NllOptions,
+) -> Vec<E> {
+    let mut dx = vec![E::ZERO; x.len()];
+    if dx.is_empty() {
+        return dx;
+    }
+    // One task per run of pixels, holding that run's slice of every class row.
+    let pieces = s.div_ceil(CHUNK);
+    let mut tasks: Vec<Vec<&mut [E]>> = (0..dx.len() / (c * s) * pieces)
+        .map(|_| Vec::with_capacity(c))
+        .collect();
+    for (row, values) in dx.chunks_mut(s).enumerate() {
+        for (k, part) in values.chunks_mut(CHUNK).enumerate() {
+            tasks[row / c * pieces + k].push(part);
+        }
+    }
+    tasks
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(task, mut outs)| {
+            let (b, s0) = (task / pieces, (task % pieces) * CHUNK);
+            let len = outs[0].len();
+            let r = Run {
+                x: &x[b * c * s..][..c * s],
+                ids: &ids[b * s + s0..][..len],
+                s0,
+                s,
+                c,
+            };
+            backward_dispatched(&r, o, &g[b * s + s0..][..len], &mut outs);
+        });
+    dx
+}
+
+fn forward_flex(x: &FlexTensor, ids: &FlexTensor, o: &NllOptions) -> FlexTensor {
+    let dims = ncs(&x.shape());
+    with_float!(x.dtype(), E => tensor(
+        forward_kernel::<E>(&values(x), &values(ids), dims, o),
+        Shape::new([dims.0, 1, dims.2]),
+    ))
+}
+
+impl NllKernels for Flex {
+    fn kindling_softmax_nll(x: FlexTensor, target: FlexTensor, o: NllOptions) -> FlexTensor {
+        forward_flex(&x, &target, &o)
+    }
+}
+
+#[derive(Debug)]
+struct NllBackward;
+
+impl Backward<Flex, 1> for NllBackward {
+    /// The logits, the class indices and the options.
+    type State = (FlexTensor, FlexTensor, NllOptions);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let dy = grads.consume::<Flex>(&ops.node);
+        let (x, ids, o) = ops.state;
+        if let Some(node) = parent {
+            let shape = x.shape();
+            let dx = with_float!(x.dtype(), E => tensor(
+                backward_kernel::<E>(&values(&x), &values(&ids), &values(&dy), ncs(&shape), &o),
+                shape,
+            ));
+            grads.register::<Flex>(node.id, dx);
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> NllKernels for Autodiff<Flex, C> {
+    fn kindling_softmax_nll(
+        x: FloatTensor<Self>,
+        target: FloatTensor<Self>,
+        o: NllOptions,
+    ) -> FloatTensor<Self> {
+        let target = target.into_primitive();
+        match NllBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y = forward_flex(x.primitive(), &target, &o);
+                prep.finish((x.into_primitive(), target, o), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(forward_flex(x.primitive(), &target, &o)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{DType, Device, FloatDType, Int, Tensor, TensorData, activation};
+
+    use super::NllOptions;
+    use crate::fused::activations::tests::assert_close;
+    use crate::fused::overlap::tests::uniform;
+
+    /// The same losses composed from Burn's ops (cross_entropy's fallback).
+    fn composed(x: Tensor<3>, ids: Tensor<3>, o: &NllOptions) -> Tensor<3> {
+        let [n, c, s] = x.dims();
+        let dtype = FloatDType::from(x.dtype());
+        let logp = activation::log_softmax(x, 1);
+        let valid = match o.ignore {
+            Some(i) => ids.clone().not_equal_elem(i).float().cast(dtype),
+            None => ids.ones_like(),
+        };
+        let classes = Tensor::<1, Int>::arange(0..c as i64, &logp.device())
+            .float()
+            .cast(dtype)
+            .reshape([1, c, 1])
+            .expand([n, c, s]);
+        let hot = ids.expand([n, c, s]).equal(classes).float().cast(dtype) * valid.clone();
+        let w = o.weight.as_ref().map(|w| {
+            Tensor::<1>::from_data(TensorData::new(w.clone(), [c]), &logp.device())
+                .cast(dtype)
+                .reshape([1, c, 1])
+        });
+        let (hot_w, logp_w) = match &w {
+            Some(w) => (hot * w.clone(), logp.clone() * w.clone()),
+            None => (hot, logp.clone()),
+        };
+        let loss = (logp * hot_w)
+            .sum_dim(1)
+            .neg()
+            .mul_scalar(1.0 - o.smoothing);
+        loss + (logp_w.sum_dim(1).neg() * valid).mul_scalar(o.smoothing / c as f64)
+    }
+
+    #[test]
+    fn equal_burns_composition() {
+        let device = Device::flex().autodiff();
+        let (n, c, s) = (3, 5, 4200);
+        let make = |v: Vec<f64>, shape: [usize; 3], dtype: DType| {
+            Tensor::<3>::from_data(TensorData::new(v, shape), &device).cast(FloatDType::from(dtype))
+        };
+        let xs: Vec<f64> = uniform(n * c * s, 1)
+            .iter()
+            .map(|u| 16.0 * u - 8.0)
+            .collect();
+        let ids: Vec<f64> = uniform(n * s, 2)
+            .iter()
+            .map(|&u| {
+                if u < 0.1 {
+                    255.0
+                } else {
+                    ((u - 0.1) / 0.9 * c as f64).floor().min(4.0)
+                }
+            })
+            .collect();
+        let grads = uniform(n * s, 3);
+        for weight in [None, Some(vec![0.5, 2.0, 1.0, 0.25, 3.0])] {
+            for smoothing in [0.0, 0.1] {
+                for ignore in [None, Some(255.0), Some(2.0)] {
+                    let o = NllOptions {
+                        ignore,
+                        smoothing,
+                        weight: weight.clone(),
+                    };
+                    // Every target is a class or the ignore index (checked before the op).
+                    let ids: Vec<f64> = ids
+                        .iter()
+                        .map(|&t| {
+                            if ignore != Some(255.0) && t == 255.0 {
+                                1.0
+                            } else {
+                                t
+                            }
+                        })
+                        .collect();
+                    for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
+                        let x0 = make(xs.clone(), [n, c, s], dtype);
+                        let t = make(ids.clone(), [n, 1, s], dtype);
+                        let g = make(grads.clone(), [n, 1, s], dtype);
+                        let run = |fused: bool| {
+                            let x = x0.clone().require_grad();
+                            let y = if fused {
+                                super::softmax_nll(x.clone(), t.clone(), o.clone())
+                            } else {
+                                composed(x.clone(), t.clone(), &o)
+                            };
+                            let grads = (y.clone() * g.clone()).sum().backward();
+                            [y.into_data(), x.grad(&grads).expect("dx").into_data()]
+                        };
+                        let (a, b) = (run(true), run(false));
+                        for (i, (a, b)) in a.into_iter().zip(b).enumerate() {
+                            assert_close(
+                                a,
+                                b,
+                                tol,
+                                &format!("{o:?} {dtype:?} {}", ["loss", "dx"][i]),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
