@@ -221,19 +221,40 @@ impl FocalLoss {
                 }
             }
         };
-        let ce = bce_with_logits(logits, truth.clone(), None);
-        let (term, mut loss) = modulate(ce, o.gamma, o.reduced_threshold);
-        if let Some(alpha) = o.alpha {
-            loss = loss
-                * (truth.clone().mul_scalar(alpha)
-                    + truth.neg().add_scalar(1.0).mul_scalar(1.0 - alpha));
-        }
+        // The fused kernel computes α_t·ce·(1 − e^{−ce})^γ in one pass (the focal term itself is
+        // not returned, so not for the normalized or reduced variants).
+        let fused = (!o.normalized && o.reduced_threshold.is_none())
+            .then(|| {
+                crate::fused::bce_with_logits(
+                    &logits,
+                    &truth,
+                    None,
+                    None,
+                    Some((o.gamma, o.alpha, true)),
+                )
+            })
+            .flatten();
+        let (term, loss) = match fused {
+            Some(loss) => (None, loss),
+            None => {
+                let ce = bce_with_logits(logits, truth.clone(), None);
+                let (term, mut loss) = modulate(ce, o.gamma, o.reduced_threshold);
+                if let Some(alpha) = o.alpha {
+                    loss = loss
+                        * (truth.clone().mul_scalar(alpha)
+                            + truth.neg().add_scalar(1.0).mul_scalar(1.0 - alpha));
+                }
+                (Some(term), loss)
+            }
+        };
         let per_class = |t: Tensor<3>| t.sum_dim(2).sum_dim(0).reshape([c]);
         let (mut loss, term) = match &valid {
-            Some(v) => (loss * v.clone(), term * v.clone()),
+            Some(v) => (loss * v.clone(), term.map(|t| t * v.clone())),
             None => (loss, term),
         };
-        if o.normalized {
+        if o.normalized
+            && let Some(term) = term
+        {
             let norm = per_class(term).clamp_min(1e-6).reshape([1, c, 1]);
             loss = loss / norm;
         }

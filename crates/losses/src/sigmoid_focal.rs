@@ -105,7 +105,7 @@ impl SigmoidFocalLoss {
         let t: Tensor<D> = target.reshape(input.dims());
         let alpha = (o.alpha >= 0.0).then_some(o.alpha);
         if let Some(loss) =
-            crate::fused::bce_with_logits(&input, &t, None, None, Some((o.gamma, alpha)))
+            crate::fused::bce_with_logits(&input, &t, None, None, Some((o.gamma, alpha, false)))
         {
             return Ok(o.reduction.apply(loss));
         }

@@ -4,8 +4,9 @@
 //! ```text
 //! t' = t·(1 − f) + (1 − t)·f                        (label smoothing f, else t' = t)
 //! ce = (1 − t')·x − log σ(x)                        dce/dx = σ(x) − t'
-//! focal:  p_t = σ(x)·t + (1 − σ(x))·(1 − t),  m = (1 − p_t)^γ,  α_t = α·t + (1 − α)·(1 − t)
-//!         ℓ = α_t·ce·m                              dℓ/dx = α_t·(dce·m + ce·γ(1 − p_t)^{γ−1}·(1 − 2t)·σ(1 − σ))
+//! focal:  p_t = σ(x)·t + (1 − σ(x))·(1 − t)  (smp: p_t = e^{−ce}),  m = (1 − p_t)^γ,
+//!         α_t = α·t + (1 − α)·(1 − t),  ℓ = α_t·ce·m,  dℓ/dx = α_t·(dce·m + ce·dm/dx)
+//!         dm/dx = γ(1 − p_t)^{γ−1}·(1 − 2t)·σ(1 − σ)   (smp: γ(1 − p_t)^{γ−1}·p_t·dce)
 //! ℓ = 0 where t = ignore
 //! ```
 //!
@@ -24,12 +25,15 @@ use rayon::prelude::*;
 
 use super::common::{CHUNK, Float, dispatched, tensor, values, with_float};
 
-/// torchvision's focal modulation.
+/// The focal modulation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Focal {
     pub gamma: f64,
     /// Weight of positives; `None` for no weighting (torchvision's `alpha < 0`).
     pub alpha: Option<f64>,
+    /// smp's `p_t = e^{−ce}` (equal to torchvision's `σ·t + (1 − σ)·(1 − t)` for 0/1 targets,
+    /// not for soft ones).
+    pub pt_from_ce: bool,
 }
 
 /// The op's options.
@@ -65,68 +69,116 @@ pub fn bce_with_logits<const D: usize>(
     ))
 }
 
-/// y^γ for y ≥ 0 (0^0 = 1), exact for the common γ = 1 and 2.
+/// y^γ for y ≥ 0 (0^0 = 1), without branches on y (so the loops vectorise); exact for the
+/// common γ = 1 and 2, which the callers pick outside their loops.
 #[inline(always)]
 fn pow<E: Float>(y: f64, gamma: f64) -> f64 {
-    if gamma == 2.0 {
-        y * y
-    } else if gamma == 1.0 {
-        y
-    } else if gamma == 0.0 {
-        1.0
-    } else if y > 0.0 {
-        E::wide_exp(gamma * E::wide_ln(y))
-    } else {
-        0.0
-    }
+    let general = E::wide_exp(gamma * E::wide_ln(y.max(f64::MIN_POSITIVE)));
+    let at_zero = if gamma > 0.0 { 0.0 } else { 1.0 };
+    if y > 0.0 { general } else { at_zero }
 }
 
-/// `(ℓ, dℓ/dx)` of one element.
+/// `(ce, dce/dx, σ(x))` of one element, branch-free.
 #[inline(always)]
-fn element<E: Float>(x: f64, t: f64, o: &BceOptions) -> (f64, f64) {
-    if o.ignore == Some(t) {
-        return (0.0, 0.0);
-    }
-    let soft = match o.smooth {
-        Some(f) => t * (1.0 - f) + (1.0 - t) * f,
-        None => t,
-    };
+fn cross_entropy<E: Float>(x: f64, soft: f64) -> (f64, f64, f64) {
     // e = e^{−|x|} ∈ (0, 1]: σ(x) and log σ(x) without overflow on either side.
     let e = E::wide_exp(-x.abs());
-    let sigma = if x < 0.0 { e } else { 1.0 } / (1.0 + e);
+    let inv = 1.0 / (1.0 + e);
+    let sigma = if x < 0.0 { e * inv } else { inv };
     let log_sigma = x.min(0.0) - E::wide_ln_1p(e);
-    let ce = (1.0 - soft) * x - log_sigma;
-    let dce = sigma - soft;
-    match o.focal {
-        None => (ce, dce),
-        Some(Focal { gamma, alpha }) => {
-            let one_minus = 1.0 - (sigma * t + (1.0 - sigma) * (1.0 - t));
-            let m = pow::<E>(one_minus, gamma);
-            let dm = if gamma == 0.0 {
-                0.0
-            } else {
-                gamma * pow::<E>(one_minus, gamma - 1.0) * (1.0 - 2.0 * t) * sigma * (1.0 - sigma)
-            };
-            let a = alpha.map_or(1.0, |a| a * t + (1.0 - a) * (1.0 - t));
-            (a * ce * m, a * (dce * m + ce * dm))
+    ((1.0 - soft) * x - log_sigma, sigma - soft, sigma)
+}
+
+/// Runs `$body` once per element of the chunk with `$x`, `$t` (as f64), the smoothed target
+/// `$soft` and the validity `$valid` (1 or 0) bound — written as one straight loop per option
+/// set so that it vectorises.
+macro_rules! elements {
+    ($o:expr, $len:expr, |$i:ident, $x:ident: $xs:expr, $t:ident: $ts:expr, $soft:ident, $valid:ident| $body:block) => {{
+        // t·(1 − 2f) + f = t·(1 − f) + (1 − t)·f, and exactly t when f = 0.
+        let f = $o.smooth.unwrap_or(0.0);
+        let ignore = $o.ignore.unwrap_or(f64::NAN);
+        for $i in 0..$len {
+            let $x = $xs[$i].to_f64();
+            let $t = $ts[$i].to_f64();
+            let $soft = $t * (1.0 - 2.0 * f) + f;
+            // NaN never equals: no ignore index, everything valid.
+            let $valid = if $t == ignore { 0.0 } else { 1.0 };
+            $body
         }
-    }
+    }};
 }
 
 /// Element losses of one chunk.
 #[inline(always)]
-fn forward_chunk<E: Float>(x: &[E], t: &[E], o: &BceOptions, out: &mut [E]) {
-    for i in 0..out.len() {
-        out[i] = E::from_f64(element::<E>(x[i].to_f64(), t[i].to_f64(), o).0);
+fn forward_chunk<E: Float>(xs: &[E], ts: &[E], o: &BceOptions, out: &mut [E]) {
+    let len = out.len();
+    match o.focal {
+        None => elements!(o, len, |i, x: xs, t: ts, soft, valid| {
+            out[i] = E::from_f64(valid * cross_entropy::<E>(x, soft).0);
+        }),
+        Some(Focal {
+            gamma,
+            alpha,
+            pt_from_ce,
+        }) => {
+            let (a1, a0) = alpha.map_or((1.0, 1.0), |a| (a, 1.0 - a));
+            let square = gamma == 2.0;
+            elements!(o, len, |i, x: xs, t: ts, soft, valid| {
+                let (ce, _, sigma) = cross_entropy::<E>(x, soft);
+                let pt = if pt_from_ce {
+                    E::wide_exp(-ce)
+                } else {
+                    sigma * t + (1.0 - sigma) * (1.0 - t)
+                };
+                let y = 1.0 - pt;
+                let m = if square { y * y } else { pow::<E>(y, gamma) };
+                let a = a1 * t + a0 * (1.0 - t);
+                out[i] = E::from_f64(valid * (a * ce * m));
+            })
+        }
     }
 }
 
 /// dx of one chunk.
 #[inline(always)]
-fn backward_chunk<E: Float>(x: &[E], t: &[E], g: &[E], o: &BceOptions, out: &mut [E]) {
-    for i in 0..out.len() {
-        let d = element::<E>(x[i].to_f64(), t[i].to_f64(), o).1;
-        out[i] = E::from_f64(g[i].to_f64() * d);
+fn backward_chunk<E: Float>(xs: &[E], ts: &[E], gs: &[E], o: &BceOptions, out: &mut [E]) {
+    let len = out.len();
+    match o.focal {
+        None => elements!(o, len, |i, x: xs, t: ts, soft, valid| {
+            out[i] = E::from_f64(gs[i].to_f64() * valid * cross_entropy::<E>(x, soft).1);
+        }),
+        Some(Focal {
+            gamma,
+            alpha,
+            pt_from_ce,
+        }) => {
+            let (a1, a0) = alpha.map_or((1.0, 1.0), |a| (a, 1.0 - a));
+            let square = gamma == 2.0;
+            elements!(o, len, |i, x: xs, t: ts, soft, valid| {
+                let (ce, dce, sigma) = cross_entropy::<E>(x, soft);
+                let e_ce = E::wide_exp(-ce);
+                let pt = if pt_from_ce {
+                    e_ce
+                } else {
+                    sigma * t + (1.0 - sigma) * (1.0 - t)
+                };
+                let y = 1.0 - pt;
+                let (m, dm_dy) = if square {
+                    (y * y, 2.0 * y)
+                } else {
+                    (pow::<E>(y, gamma), gamma * pow::<E>(y, gamma - 1.0))
+                };
+                // d(1 − p_t)/dx.
+                let dy = if pt_from_ce {
+                    e_ce * dce
+                } else {
+                    (1.0 - 2.0 * t) * sigma * (1.0 - sigma)
+                };
+                let dm = dm_dy * dy;
+                let a = a1 * t + a0 * (1.0 - t);
+                out[i] = E::from_f64(gs[i].to_f64() * valid * (a * (dce * m + ce * dm)));
+            })
+        }
     }
 }
 
@@ -223,10 +275,18 @@ mod tests {
         let ce = crate::soft_bce::bce_with_logits(x.clone(), soft, None);
         let mut loss = match o.focal {
             None => ce,
-            Some(Focal { gamma, alpha }) => {
-                let p = activation::sigmoid(x);
-                let p_t = p.clone() * t.clone()
-                    + p.neg().add_scalar(1.0) * t.clone().neg().add_scalar(1.0);
+            Some(Focal {
+                gamma,
+                alpha,
+                pt_from_ce,
+            }) => {
+                let p_t = if pt_from_ce {
+                    ce.clone().neg().exp()
+                } else {
+                    let p = activation::sigmoid(x);
+                    p.clone() * t.clone()
+                        + p.neg().add_scalar(1.0) * t.clone().neg().add_scalar(1.0)
+                };
                 let loss = ce * p_t.neg().add_scalar(1.0).powf_scalar(gamma);
                 match alpha {
                     Some(a) => {
@@ -271,11 +331,17 @@ mod tests {
         }
         for gamma in [0.0, 0.5, 2.0, 3.0] {
             for alpha in [None, Some(0.25)] {
-                options.push(BceOptions {
-                    smooth: None,
-                    ignore: Some(255.0),
-                    focal: Some(Focal { gamma, alpha }),
-                });
+                for pt_from_ce in [false, true] {
+                    options.push(BceOptions {
+                        smooth: None,
+                        ignore: Some(255.0),
+                        focal: Some(Focal {
+                            gamma,
+                            alpha,
+                            pt_from_ce,
+                        }),
+                    });
+                }
             }
         }
         for o in options {

@@ -45,30 +45,39 @@ impl Float for f32 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
     const MIN: Self = f32::NEG_INFINITY;
+    #[inline(always)]
     fn exp(self) -> Self {
         math::exp(self)
     }
+    #[inline(always)]
     fn ln(self) -> Self {
         math::ln(self)
     }
+    #[inline(always)]
     fn ln_1p(self) -> Self {
         math::ln_1p(self)
     }
+    #[inline(always)]
     fn abs(self) -> Self {
         f32::abs(self)
     }
+    #[inline(always)]
     fn to_f64(self) -> f64 {
         self as f64
     }
+    #[inline(always)]
     fn from_f64(v: f64) -> Self {
         v as f32
     }
+    #[inline(always)]
     fn wide_exp(x: f64) -> f64 {
         math::exp64(x)
     }
+    #[inline(always)]
     fn wide_ln(u: f64) -> f64 {
         math::ln64(u)
     }
+    #[inline(always)]
     fn wide_ln_1p(t: f64) -> f64 {
         math::ln_1p64(t)
     }
@@ -78,30 +87,39 @@ impl Float for f64 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
     const MIN: Self = f64::NEG_INFINITY;
+    #[inline(always)]
     fn exp(self) -> Self {
         f64::exp(self)
     }
+    #[inline(always)]
     fn ln(self) -> Self {
         f64::ln(self)
     }
+    #[inline(always)]
     fn ln_1p(self) -> Self {
         f64::ln_1p(self)
     }
+    #[inline(always)]
     fn abs(self) -> Self {
         f64::abs(self)
     }
+    #[inline(always)]
     fn to_f64(self) -> f64 {
         self
     }
+    #[inline(always)]
     fn from_f64(v: f64) -> Self {
         v
     }
+    #[inline(always)]
     fn wide_exp(x: f64) -> f64 {
         x.exp()
     }
+    #[inline(always)]
     fn wide_ln(u: f64) -> f64 {
         u.ln()
     }
+    #[inline(always)]
     fn wide_ln_1p(t: f64) -> f64 {
         t.ln_1p()
     }
@@ -159,8 +177,16 @@ pub fn has_avx2_fma() -> bool {
     std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
 
+/// Whether the CPU has AVX-512 F (with AVX2 and FMA).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub fn has_avx512f() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f") && has_avx2_fma()
+}
+
 /// `fn $name<E: Float>(args) -> R` that runs the `#[inline(always)]` function `$inner`
-/// compiled for AVX2 + FMA when the CPU has them, the portable (SSE2) build otherwise:
+/// compiled for AVX-512 F or AVX2 + FMA when the CPU has them, the portable (SSE2) build
+/// otherwise:
 /// run-time dispatch, so one binary serves every x86-64 CPU. Everything `$inner` calls in its
 /// loops is `#[inline(always)]` too, so it is compiled with the features; Rust never
 /// contracts `a·b + c` into an FMA by itself, so both builds round alike and results do not
@@ -173,6 +199,16 @@ macro_rules! dispatched_impl {
             #[target_feature(enable = "avx2,fma")]
             fn avx2<E: Float>($($arg: $ty),*) -> $ret {
                 $inner::<E>($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx2,fma")]
+            fn avx512<E: Float>($($arg: $ty),*) -> $ret {
+                $inner::<E>($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            if $crate::fused::common::has_avx512f() {
+                // SAFETY: the CPU has the features, checked on the line above.
+                return unsafe { avx512::<E>($($arg),*) };
             }
             #[cfg(target_arch = "x86_64")]
             if $crate::fused::common::has_avx2_fma() {

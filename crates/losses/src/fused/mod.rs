@@ -142,9 +142,10 @@ pub fn log_sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     activation::log_sigmoid(x)
 }
 
-/// torchvision's focal modulation of [`bce_with_logits`]: `gamma`, and `alpha` (`None`: no
-/// class weighting).
-pub(crate) type Focal = (f64, Option<f64>);
+/// The focal modulation of [`bce_with_logits`]: `gamma`, `alpha` (`None`: no class
+/// weighting), and whether `p_t = e^{−ce}` (smp) rather than `σ·t + (1 − σ)·(1 − t)`
+/// (torchvision).
+pub(crate) type Focal = (f64, Option<f64>, bool);
 
 /// Element losses `(1 − t')·x − log σ(x)` of logits against targets (`t'` label-smoothed by
 /// `smooth`), zero where the target is `ignore`, optionally focal-modulated — one fused pass
@@ -164,7 +165,11 @@ pub(crate) fn bce_with_logits<const D: usize>(
         let options = bce::BceOptions {
             smooth,
             ignore,
-            focal: focal.map(|(gamma, alpha)| bce::Focal { gamma, alpha }),
+            focal: focal.map(|(gamma, alpha, pt_from_ce)| bce::Focal {
+                gamma,
+                alpha,
+                pt_from_ce,
+            }),
         };
         Some(bce::bce_with_logits(x.clone(), target.clone(), options))
     }

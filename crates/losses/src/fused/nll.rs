@@ -71,7 +71,13 @@ struct Run<'a, E> {
 fn softmax_stats<E: Float>(r: &Run<'_, E>) -> (Vec<f64>, Vec<f64>) {
     let len = r.ids.len();
     let row = |ci: usize| &r.x[ci * r.s + r.s0..][..len];
-    let mut max: Vec<f64> = row(0).iter().map(|v| v.to_f64()).collect();
+    // Plain indexed loops throughout: an iterator adaptor's `fold` is not always inlined
+    // into the AVX2 build, and a call per element leaves the loop scalar.
+    let first = row(0);
+    let mut max = vec![0f64; len];
+    for i in 0..len {
+        max[i] = first[i].to_f64();
+    }
     for ci in 1..r.c {
         for (m, &v) in max.iter_mut().zip(row(ci)) {
             *m = m.max(v.to_f64());
@@ -86,40 +92,66 @@ fn softmax_stats<E: Float>(r: &Run<'_, E>) -> (Vec<f64>, Vec<f64>) {
     (max, sum)
 }
 
-/// The class weight of index `t` (1 without weights), 0 where the pixel is ignored.
+/// Per pixel of the run: the target class (as f64), its weight (0 where ignored: an ignore
+/// index inside [0, C) must not select a class) and the validity — one scalar pass per pixel,
+/// so the per-class loops below are branch-free and vectorise.
 #[inline(always)]
-fn target_weight(t: f64, o: &NllOptions) -> f64 {
-    if o.ignore == Some(t) {
-        return 0.0;
+fn targets<E: Float>(r: &Run<'_, E>, o: &NllOptions) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let len = r.ids.len();
+    let (mut t, mut wt, mut valid) = (vec![0.0; len], vec![0.0; len], vec![0.0; len]);
+    for i in 0..len {
+        let id = r.ids[i].to_f64();
+        let kept = o.ignore != Some(id);
+        t[i] = if kept { id } else { -1.0 };
+        valid[i] = if kept { 1.0 } else { 0.0 };
+        wt[i] = match (&o.weight, kept) {
+            (_, false) => 0.0,
+            (Some(w), true) => w[id as usize],
+            (None, true) => 1.0,
+        };
     }
-    o.weight.as_ref().map_or(1.0, |w| w[t as usize])
+    (t, wt, valid)
 }
 
-/// Losses of one run.
+/// The weight of class `ci` (1 without weights).
+#[inline(always)]
+fn class_weight(o: &NllOptions, ci: usize) -> f64 {
+    o.weight.as_ref().map_or(1.0, |w| w[ci])
+}
+
+/// Losses of one run: `(1 − ε)·w_t·(m + ln z − x_t) + (ε/C)·v·Σ_c w_c·(m + ln z − x_c)`.
 #[inline(always)]
 fn forward_run<E: Float>(r: &Run<'_, E>, o: &NllOptions, out: &mut [E]) {
     let (max, sum) = softmax_stats(r);
+    let (t, wt, valid) = targets(r, o);
     let len = r.ids.len();
-    let c = r.c;
-    let eps = o.smoothing;
+    let (c, eps) = (r.c, o.smoothing);
+    // Per pixel: m + ln z (the log-partition), x_t, and Σ_c w_c·x_c.
+    let mut log_z = vec![0f64; len];
     for i in 0..len {
-        let t = r.ids[i].to_f64();
-        let wt = target_weight(t, o);
-        if wt == 0.0 && o.ignore == Some(t) {
-            out[i] = E::ZERO;
-            continue;
+        log_z[i] = max[i] + E::wide_ln(sum[i]);
+    }
+    let (mut x_t, mut weighted) = (vec![0f64; len], vec![0f64; len]);
+    let mut total = 0.0;
+    let t = &t[..len];
+    for ci in 0..c {
+        let xr = &r.x[ci * r.s + r.s0..][..len];
+        let (x_t, weighted) = (&mut x_t[..len], &mut weighted[..len]);
+        let (class, wc) = (ci as f64, class_weight(o, ci));
+        total += wc;
+        for i in 0..len {
+            let x = xr[i].to_f64();
+            x_t[i] += if t[i] == class { x } else { 0.0 };
+            weighted[i] += wc * x;
         }
-        let log_z = E::wide_ln(sum[i]);
-        let log_p = |ci: usize| (r.x[ci * r.s + r.s0 + i].to_f64() - max[i]) - log_z;
-        let mut loss = (1.0 - eps) * wt * -log_p(t as usize);
-        if eps > 0.0 {
-            let mut smooth = 0.0;
-            for ci in 0..c {
-                smooth -= o.weight.as_ref().map_or(1.0, |w| w[ci]) * log_p(ci);
-            }
-            loss += eps / c as f64 * smooth;
-        }
-        out[i] = E::from_f64(loss);
+    }
+    let smooth_scale = eps / c as f64;
+    let (out, wt, valid) = (&mut out[..len], &wt[..len], &valid[..len]);
+    let (log_z, x_t, weighted) = (&log_z[..len], &x_t[..len], &weighted[..len]);
+    for i in 0..len {
+        let nll = (1.0 - eps) * wt[i] * (log_z[i] - x_t[i]);
+        let smooth = valid[i] * (total * log_z[i] - weighted[i]);
+        out[i] = E::from_f64(nll + smooth_scale * smooth);
     }
 }
 
@@ -127,21 +159,34 @@ fn forward_run<E: Float>(r: &Run<'_, E>, o: &NllOptions, out: &mut [E]) {
 #[inline(always)]
 fn backward_run<E: Float>(r: &Run<'_, E>, o: &NllOptions, g: &[E], outs: &mut [&mut [E]]) {
     let (max, sum) = softmax_stats(r);
+    let (t, wt, valid) = targets(r, o);
     let len = r.ids.len();
-    let c = r.c;
-    let eps = o.smoothing;
-    let total: f64 = o.weight.as_ref().map_or(c as f64, |w| w.iter().sum());
+    let (c, eps) = (r.c, o.smoothing);
+    let total: f64 = (0..c).map(|ci| class_weight(o, ci)).sum();
+    // Per pixel: g·v (the upstream gradient where the pixel counts) and 1/z.
+    let (mut gv, mut inv_z) = (vec![0f64; len], vec![0f64; len]);
+    for i in 0..len {
+        gv[i] = g[i].to_f64() * valid[i];
+        inv_z[i] = 1.0 / sum[i];
+    }
+    let smooth_scale = eps / c as f64;
+    // Every slice cut to `len`, so the loop has no bounds checks and vectorises.
+    let (max, inv_z, t, wt, gv) = (
+        &max[..len],
+        &inv_z[..len],
+        &t[..len],
+        &wt[..len],
+        &gv[..len],
+    );
     for (ci, out) in outs.iter_mut().enumerate() {
         let xr = &r.x[ci * r.s + r.s0..][..len];
-        let wc = o.weight.as_ref().map_or(1.0, |w| w[ci]);
+        let out = &mut out[..len];
+        let (class, wc) = (ci as f64, class_weight(o, ci));
         for i in 0..len {
-            let t = r.ids[i].to_f64();
-            let valid = o.ignore != Some(t);
-            let wt = target_weight(t, o);
-            let p = E::wide_exp(xr[i].to_f64() - max[i]) / sum[i];
-            let hot = if t == ci as f64 { 1.0 } else { 0.0 };
-            let d = (1.0 - eps) * wt * (p - hot) + eps / c as f64 * (p * total - wc);
-            out[i] = E::from_f64(if valid { g[i].to_f64() * d } else { 0.0 });
+            let p = E::wide_exp(xr[i].to_f64() - max[i]) * inv_z[i];
+            let hot = if t[i] == class { 1.0 } else { 0.0 };
+            let d = (1.0 - eps) * wt[i] * (p - hot) + smooth_scale * (p * total - wc);
+            out[i] = E::from_f64(gv[i] * d);
         }
     }
 }

@@ -111,7 +111,13 @@ fn probabilities<E: Float>(
     let row = |ci: usize| &x[(r.b * c + ci) * s + r.s0..][..r.len];
     let mut p = vec![0f64; c * r.len];
     if activation == Activation::LogSoftmax {
-        let mut max: Vec<f64> = row(0).iter().map(|v| v.to_f64()).collect();
+        // Indexed loops: an iterator adaptor's `fold` is not always inlined into the AVX2
+        // build.
+        let first = row(0);
+        let mut max = vec![0f64; r.len];
+        for i in 0..r.len {
+            max[i] = first[i].to_f64();
+        }
         for ci in 1..c {
             for (m, &v) in max.iter_mut().zip(row(ci)) {
                 *m = m.max(v.to_f64());
