@@ -164,21 +164,13 @@ fn probabilities<E: Float>(
     p
 }
 
-/// The target (zero where ignored) and validity of one class row of a run.
+/// The target (zero where ignored) and validity (1 or 0) of one element, branch-free:
+/// `ignore` is NaN without an ignore index (NaN never equals), `class` the row's class.
 #[inline(always)]
-fn truth<E: Float>(target: &[E], o: &OverlapOptions, class: usize, t: &mut [f64], v: &mut [f64]) {
-    let class = class as f64;
-    for ((t, v), &y) in t.iter_mut().zip(v.iter_mut()).zip(target) {
-        let y = y.to_f64();
-        let valid = o.ignore.is_none_or(|i| y != i);
-        let hot = if o.class_ids {
-            if y == class { 1.0 } else { 0.0 }
-        } else {
-            y
-        };
-        *v = if valid { 1.0 } else { 0.0 };
-        *t = if valid { hot } else { 0.0 };
-    }
+fn truth_of(y: f64, ignore: f64, class_ids: bool, class: f64) -> (f64, f64) {
+    let valid = if y == ignore { 0.0 } else { 1.0 };
+    let hot = if y == class { 1.0 } else { 0.0 };
+    (if class_ids { hot } else { y } * valid, valid)
 }
 
 /// ln(u) for u ≥ 0, −∞ at 0.
@@ -205,25 +197,6 @@ fn bce_grad(p: f64, t: f64) -> f64 {
     (p - t) / ((1.0 - p) * p).max(1e-12)
 }
 
-/// Σ f(a_i, b_i) over eight independent lanes (so the loop vectorises).
-#[inline(always)]
-fn sum_pairs(a: &[f64], b: &[f64], f: impl Fn(f64, f64) -> f64) -> f64 {
-    let mut lanes = [0f64; 8];
-    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f64 = ac
-        .remainder()
-        .iter()
-        .zip(bc.remainder())
-        .map(|(&x, &y)| f(x, y))
-        .sum();
-    for (x, y) in ac.zip(bc) {
-        for j in 0..8 {
-            lanes[j] += f(x[j], y[j]);
-        }
-    }
-    lanes.iter().sum::<f64>() + tail
-}
-
 /// The target of pixels `r` for class row `ci` (the class-id plane when `class_ids`).
 #[inline(always)]
 fn target_row<'a, E>(
@@ -237,7 +210,8 @@ fn target_row<'a, E>(
     &target[plane * s + r.s0..][..r.len]
 }
 
-/// The `[ROWS, C]` sums of one run.
+/// The `[ROWS, C]` sums of one run: one pass per class row, eight f64 lanes per sum (so
+/// the loop vectorises; the lanes and the tail are added in a fixed order).
 #[inline(always)]
 fn forward_run<E: Float>(
     x: &[E],
@@ -246,30 +220,60 @@ fn forward_run<E: Float>(
     o: &OverlapOptions,
     r: Run,
 ) -> Vec<f64> {
+    let len = r.len;
     let probs = probabilities(o.activation, x, (c, s), r);
-    let (mut t, mut v, mut pv) = (vec![0.0; r.len], vec![0.0; r.len], vec![0.0; r.len]);
-    let mut terms = vec![0.0; if o.bce { r.len } else { 0 }];
+    let ignore = o.ignore.unwrap_or(f64::NAN);
     let mut acc = vec![0f64; ROWS * c];
+    let whole = len - len % 8;
     for ci in 0..c {
-        let p = &probs[ci * r.len..][..r.len];
-        truth(target_row(target, o, (c, s), ci, r), o, ci, &mut t, &mut v);
-        if o.bce {
-            for i in 0..r.len {
-                terms[i] = if v[i] > 0.0 {
-                    bce::<E>(p[i], t[i])
-                } else {
-                    0.0
-                };
+        let p = &probs[ci * len..][..len];
+        let y = &target_row(target, o, (c, s), ci, r)[..len];
+        let class = ci as f64;
+        let mut lanes = [[0f64; 8]; 4];
+        for k in 0..whole / 8 {
+            for j in 0..8 {
+                let i = k * 8 + j;
+                let (t, v) = truth_of(y[i].to_f64(), ignore, o.class_ids, class);
+                let pv = p[i] * v;
+                lanes[0][j] += pv;
+                lanes[1][j] += t;
+                lanes[2][j] += (pv - t).abs();
+                lanes[3][j] += pv * t;
             }
-            acc[BCE * c + ci] = sum_pairs(&terms, &terms, |a, _| a);
         }
-        for ((pv, &p), &v) in pv.iter_mut().zip(p).zip(&v) {
-            *pv = p * v;
+        let mut sums = [0f64; 4];
+        for (sum, lane) in sums.iter_mut().zip(&lanes) {
+            *sum = lane.iter().sum();
         }
-        acc[P * c + ci] = sum_pairs(&pv, &pv, |a, _| a);
-        acc[T * c + ci] = sum_pairs(&t, &t, |a, _| a);
-        acc[ABS * c + ci] = sum_pairs(&pv, &t, |a, b| (a - b).abs());
-        acc[PT * c + ci] = sum_pairs(&pv, &t, |a, b| a * b);
+        let mut tail = [0f64; 4];
+        for i in whole..len {
+            let (t, v) = truth_of(y[i].to_f64(), ignore, o.class_ids, class);
+            let pv = p[i] * v;
+            tail[0] += pv;
+            tail[1] += t;
+            tail[2] += (pv - t).abs();
+            tail[3] += pv * t;
+        }
+        acc[P * c + ci] = sums[0] + tail[0];
+        acc[T * c + ci] = sums[1] + tail[1];
+        acc[ABS * c + ci] = sums[2] + tail[2];
+        acc[PT * c + ci] = sums[3] + tail[3];
+        if o.bce {
+            let mut lanes = [0f64; 8];
+            for k in 0..whole / 8 {
+                for j in 0..8 {
+                    let i = k * 8 + j;
+                    let (t, v) = truth_of(y[i].to_f64(), ignore, o.class_ids, class);
+                    lanes[j] += v * bce::<E>(p[i], t);
+                }
+            }
+            let mut tail = 0.0;
+            for i in whole..len {
+                let (t, v) = truth_of(y[i].to_f64(), ignore, o.class_ids, class);
+                tail += v * bce::<E>(p[i], t);
+            }
+            acc[BCE * c + ci] = lanes.iter().sum::<f64>() + tail;
+        }
     }
     acc
 }
@@ -327,47 +331,50 @@ fn backward_run<E: Float>(
 ) {
     let softmax = o.activation == Activation::LogSoftmax;
     let probs = probabilities(o.activation, x, (c, s), r);
-    let (mut t, mut v) = (vec![0.0; r.len], vec![0.0; r.len]);
+    let ignore = o.ignore.unwrap_or(f64::NAN);
     let mut dy = vec![0f64; if softmax { c * r.len } else { r.len }];
     // Σ_c p_c·dp_c per pixel (softmax only).
     let mut coupled = vec![0f64; r.len];
     for ci in 0..c {
         let p = &probs[ci * r.len..][..r.len];
         let xr = &x[(r.b * c + ci) * s + r.s0..][..r.len];
-        truth(target_row(target, o, (c, s), ci, r), o, ci, &mut t, &mut v);
+        let y = &target_row(target, o, (c, s), ci, r)[..r.len];
+        let class = ci as f64;
         let (gp, ga) = (g[P * c + ci], g[ABS * c + ci]);
         let (gpt, gb) = (g[PT * c + ci], g[BCE * c + ci]);
         let out = &mut dy[if softmax { ci * r.len } else { 0 }..][..r.len];
+        // dL/dp, then through the activation: separate straight loops (a `match` inside the
+        // loop would keep it scalar).
+        let gb = if o.bce { gb } else { 0.0 };
         for i in 0..r.len {
-            let (pi, ti, vi) = (p[i], t[i], v[i]);
+            let pi = p[i];
+            let (ti, vi) = truth_of(y[i].to_f64(), ignore, o.class_ids, class);
             let pv = pi * vi;
-            let sign = if pv > ti {
-                1.0
-            } else if pv < ti {
-                -1.0
-            } else {
-                0.0
-            };
-            let mut dp = gp + gpt * ti + ga * sign;
-            if o.bce {
-                dp += gb * bce_grad(pi, ti);
+            let sign = if pv > ti { 1.0 } else { 0.0 } - if pv < ti { 1.0 } else { 0.0 };
+            let bce = if o.bce { gb * bce_grad(pi, ti) } else { 0.0 };
+            out[i] = (gp + gpt * ti + ga * sign + bce) * vi;
+        }
+        match o.activation {
+            Activation::Identity => {}
+            Activation::Sigmoid => {
+                for i in 0..r.len {
+                    out[i] *= p[i] * (1.0 - p[i]);
+                }
             }
-            let dp = dp * vi;
-            out[i] = match o.activation {
-                Activation::Identity => dp,
-                Activation::Sigmoid => dp * pi * (1.0 - pi),
-                Activation::LogSigmoid => {
+            Activation::LogSigmoid => {
+                for i in 0..r.len {
                     let xv = xr[i].to_f64();
                     let e = E::wide_exp(-xv.abs());
                     let top = if xv < 0.0 { 1.0 } else { e };
-                    dp * pi * (top / (1.0 + e))
+                    out[i] *= p[i] * (top / (1.0 + e));
                 }
-                Activation::LogSoftmax => {
-                    let dy = dp * pi;
-                    coupled[i] += dy;
-                    dy
+            }
+            Activation::LogSoftmax => {
+                for i in 0..r.len {
+                    out[i] *= p[i];
+                    coupled[i] += out[i];
                 }
-            };
+            }
         }
         if !softmax {
             for (o, &d) in outs[ci].iter_mut().zip(out.iter()) {
