@@ -140,6 +140,7 @@ impl CrossEntropyLoss {
             weights.as_deref(),
             self.label_smoothing,
             Some(ignore),
+            None,
         ) {
             return Ok(match self.reduction {
                 Reduction::Mean => {

@@ -354,7 +354,15 @@ impl SoftmaxFocalLoss {
         let x = to_ncs(upcast(input), c);
         let [n, _, s] = x.dims();
         let ids = target.reshape([n, 1, s]);
-        let nll = match crate::fused::softmax_nll(&x, &ids, None, 0.0, None) {
+        // The fused kernel modulates in the same pass (not the reduced or normalized variants,
+        // which need the focal term itself).
+        if o.reduced_threshold.is_none()
+            && !o.normalized
+            && let Some(loss) = crate::fused::softmax_nll(&x, &ids, None, 0.0, None, Some(o.gamma))
+        {
+            return Ok(o.reduction.apply(loss));
+        }
+        let nll = match crate::fused::softmax_nll(&x, &ids, None, 0.0, None, None) {
             Some(nll) => nll,
             None => (log_softmax(x) * one_hot(ids, c)).sum_dim(1).neg(),
         };

@@ -23,7 +23,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_e
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
-use super::common::{CHUNK, Float, dispatched, tensor, values, with_float};
+use super::common::{CHUNK, Float, dispatched, pow, tensor, values, with_float};
 
 /// The focal modulation.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -67,15 +67,6 @@ pub fn bce_with_logits<const D: usize>(
         target.into_dispatch(),
         options,
     ))
-}
-
-/// y^γ for y ≥ 0 (0^0 = 1), without branches on y (so the loops vectorise); exact for the
-/// common γ = 1 and 2, which the callers pick outside their loops.
-#[inline(always)]
-fn pow<E: Float>(y: f64, gamma: f64) -> f64 {
-    let general = E::wide_exp(gamma * E::wide_ln(y.max(f64::MIN_POSITIVE)));
-    let at_zero = if gamma > 0.0 { 0.0 } else { 1.0 };
-    if y > 0.0 { general } else { at_zero }
 }
 
 /// `(ce, dce/dx, σ(x))` of one element, branch-free.

@@ -125,6 +125,15 @@ impl Float for f64 {
     }
 }
 
+/// y^γ for y ≥ 0 (0^0 = 1), without branches on y (so the loops vectorise); exact for the
+/// common γ = 1 and 2, which the callers pick outside their loops.
+#[inline(always)]
+pub fn pow<E: Float>(y: f64, gamma: f64) -> f64 {
+    let general = E::wide_exp(gamma * E::wide_ln(y.max(f64::MIN_POSITIVE)));
+    let at_zero = if gamma > 0.0 { 0.0 } else { 1.0 };
+    if y > 0.0 { general } else { at_zero }
+}
+
 /// `[n, c, s]` of a `[n, c, ...]` shape.
 pub fn ncs(shape: &Shape) -> (usize, usize, usize) {
     (

@@ -183,13 +183,14 @@ pub(crate) fn bce_with_logits<const D: usize>(
 /// Per-pixel softmax cross-entropy `[N, 1, S]` of logits `x: [N, C, S]` against class indices
 /// `ids: [N, 1, S]` (as floats), with optional class `weight`, label `smoothing` and an
 /// `ignore`d index (those pixels count zero) — PyTorch's `cross_entropy(reduction="none")`
-/// per pixel; one fused pass forward and one backward, or `None` where the kernel does not run.
+/// per pixel — optionally focal-modulated, `(1 − e^{−ℓ})^γ·ℓ`; one fused pass forward and one backward, or `None` where the kernel does not run.
 pub(crate) fn softmax_nll(
     x: &Tensor<3>,
     ids: &Tensor<3>,
     weight: Option<&[f64]>,
     smoothing: f64,
     ignore: Option<f64>,
+    focal_gamma: Option<f64>,
 ) -> Option<Tensor<3>> {
     if !fused_available(x) || ids.dtype() != x.dtype() {
         return None;
@@ -200,12 +201,13 @@ pub(crate) fn softmax_nll(
             ignore,
             smoothing,
             weight: weight.map(<[f64]>::to_vec),
+            focal_gamma,
         };
         Some(nll::softmax_nll(x.clone(), ids.clone(), options))
     }
     #[cfg(not(feature = "flex"))]
     {
-        let _ = (weight, smoothing, ignore);
+        let _ = (weight, smoothing, ignore, focal_gamma);
         None
     }
 }

@@ -6,6 +6,7 @@
 //! log p = log_softmax(x, 1)        w: class weights (1 without)      W = Σ_c w_c
 //! ℓ     = v·[(1 − ε)·w_t·(−log p_t) + (ε/C)·(−Σ_c w_c·log p_c)]          v = [t ≠ ignore]
 //! dℓ/dx_j = v·[(1 − ε)·w_t·(p_j − [j = t]) + (ε/C)·(p_j·W − w_j)]
+//! focal:  ℓ' = (1 − e^{−ℓ})^γ·ℓ,  dℓ'/dx = dℓ/dx·((1 − e^{−ℓ})^γ + ℓ·γ(1 − e^{−ℓ})^{γ−1}·e^{−ℓ})
 //! ```
 //!
 //! Computed in f64 whatever the input type (rounded once); fixed chunks, so results do not
@@ -21,7 +22,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_e
 use burn::tensor::{Shape, Tensor};
 use rayon::prelude::*;
 
-use super::common::{CHUNK, Float, dispatched, ncs, tensor, values, with_float};
+use super::common::{CHUNK, Float, dispatched, ncs, pow, tensor, values, with_float};
 
 /// The op's options.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +33,9 @@ pub struct NllOptions {
     pub smoothing: f64,
     /// Per-class weights.
     pub weight: Option<Vec<f64>>,
+    /// Focal modulation of each pixel's loss, `(1 − e^{−ℓ})^γ·ℓ` (smp's
+    /// `softmax_focal_loss_with_logits`).
+    pub focal_gamma: Option<f64>,
 }
 
 /// The backend extension: implemented for Flex and for autodiff over Flex.
@@ -66,9 +70,10 @@ struct Run<'a, E> {
     c: usize,
 }
 
-/// Per pixel of the run: the class max, and Σ e^(x − max).
+/// Per pixel of the run: the class max, Σ e^(x − max), and every e^(x − max) (`c` rows of
+/// the run's length; the backward's softmax without a second exponential).
 #[inline(always)]
-fn softmax_stats<E: Float>(r: &Run<'_, E>) -> (Vec<f64>, Vec<f64>) {
+fn softmax_stats<E: Float>(r: &Run<'_, E>) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let len = r.ids.len();
     let row = |ci: usize| &r.x[ci * r.s + r.s0..][..len];
     // Plain indexed loops throughout: an iterator adaptor's `fold` is not always inlined
@@ -79,17 +84,21 @@ fn softmax_stats<E: Float>(r: &Run<'_, E>) -> (Vec<f64>, Vec<f64>) {
         max[i] = first[i].to_f64();
     }
     for ci in 1..r.c {
-        for (m, &v) in max.iter_mut().zip(row(ci)) {
-            *m = m.max(v.to_f64());
+        let xr = row(ci);
+        for i in 0..len {
+            max[i] = max[i].max(xr[i].to_f64());
         }
     }
     let mut sum = vec![0f64; len];
+    let mut exps = vec![0f64; r.c * len];
     for ci in 0..r.c {
-        for ((t, &v), &m) in sum.iter_mut().zip(row(ci)).zip(&max) {
-            *t += E::wide_exp(v.to_f64() - m);
+        let (xr, e) = (row(ci), &mut exps[ci * len..][..len]);
+        for i in 0..len {
+            e[i] = E::wide_exp(xr[i].to_f64() - max[i]);
+            sum[i] += e[i];
         }
     }
-    (max, sum)
+    (max, sum, exps)
 }
 
 /// Per pixel of the run: the target class (as f64), its weight (0 where ignored: an ignore
@@ -119,11 +128,14 @@ fn class_weight(o: &NllOptions, ci: usize) -> f64 {
     o.weight.as_ref().map_or(1.0, |w| w[ci])
 }
 
-/// Losses of one run: `(1 − ε)·w_t·(m + ln z − x_t) + (ε/C)·v·Σ_c w_c·(m + ln z − x_c)`.
+/// The unmodulated losses of one run: `(1 − ε)·w_t·(m + ln z − x_t) + (ε/C)·v·Σ_c w_c·(m + ln z − x_c)`.
 #[inline(always)]
-fn forward_run<E: Float>(r: &Run<'_, E>, o: &NllOptions, out: &mut [E]) {
-    let (max, sum) = softmax_stats(r);
-    let (t, wt, valid) = targets(r, o);
+fn pixel_losses<E: Float>(
+    r: &Run<'_, E>,
+    o: &NllOptions,
+    (max, sum): (&[f64], &[f64]),
+    (t, wt, valid): (&[f64], &[f64], &[f64]),
+) -> Vec<f64> {
     let len = r.ids.len();
     let (c, eps) = (r.c, o.smoothing);
     // Per pixel: m + ln z (the log-partition), x_t, and Σ_c w_c·x_c.
@@ -146,19 +158,57 @@ fn forward_run<E: Float>(r: &Run<'_, E>, o: &NllOptions, out: &mut [E]) {
         }
     }
     let smooth_scale = eps / c as f64;
-    let (out, wt, valid) = (&mut out[..len], &wt[..len], &valid[..len]);
+    let mut loss = vec![0f64; len];
+    let (out, wt, valid) = (&mut loss[..len], &wt[..len], &valid[..len]);
     let (log_z, x_t, weighted) = (&log_z[..len], &x_t[..len], &weighted[..len]);
     for i in 0..len {
         let nll = (1.0 - eps) * wt[i] * (log_z[i] - x_t[i]);
         let smooth = valid[i] * (total * log_z[i] - weighted[i]);
-        out[i] = E::from_f64(nll + smooth_scale * smooth);
+        out[i] = nll + smooth_scale * smooth;
+    }
+    loss
+}
+
+/// The focal modulation `(1 − e^{−ℓ})^γ` of a loss and its derivative by ℓ's factor:
+/// `d[(1 − e^{−ℓ})^γ·ℓ]/dℓ`.
+#[inline(always)]
+fn focal<E: Float>(loss: f64, gamma: f64) -> (f64, f64) {
+    let e = E::wide_exp(-loss);
+    let y = 1.0 - e;
+    let m = pow::<E>(y, gamma);
+    let dm = if gamma == 0.0 {
+        0.0
+    } else {
+        gamma * pow::<E>(y, gamma - 1.0) * e
+    };
+    (m * loss, m + loss * dm)
+}
+
+/// Losses of one run.
+#[inline(always)]
+fn forward_run<E: Float>(r: &Run<'_, E>, o: &NllOptions, out: &mut [E]) {
+    let (max, sum, _) = softmax_stats(r);
+    let (t, wt, valid) = targets(r, o);
+    let loss = pixel_losses(r, o, (&max, &sum), (&t, &wt, &valid));
+    let out = &mut out[..loss.len()];
+    match o.focal_gamma {
+        None => {
+            for i in 0..out.len() {
+                out[i] = E::from_f64(loss[i]);
+            }
+        }
+        Some(gamma) => {
+            for i in 0..out.len() {
+                out[i] = E::from_f64(focal::<E>(loss[i], gamma).0);
+            }
+        }
     }
 }
 
 /// dx of one run into the sample's `[C, S]` gradient rows (`outs[ci]` is the run's slice).
 #[inline(always)]
 fn backward_run<E: Float>(r: &Run<'_, E>, o: &NllOptions, g: &[E], outs: &mut [&mut [E]]) {
-    let (max, sum) = softmax_stats(r);
+    let (max, sum, exps) = softmax_stats(r);
     let (t, wt, valid) = targets(r, o);
     let len = r.ids.len();
     let (c, eps) = (r.c, o.smoothing);
@@ -169,21 +219,22 @@ fn backward_run<E: Float>(r: &Run<'_, E>, o: &NllOptions, g: &[E], outs: &mut [&
         gv[i] = g[i].to_f64() * valid[i];
         inv_z[i] = 1.0 / sum[i];
     }
+    if let Some(gamma) = o.focal_gamma {
+        // Chain rule through the per-pixel modulation.
+        let loss = pixel_losses(r, o, (&max, &sum), (&t, &wt, &valid));
+        for i in 0..len {
+            gv[i] *= focal::<E>(loss[i], gamma).1;
+        }
+    }
     let smooth_scale = eps / c as f64;
     // Every slice cut to `len`, so the loop has no bounds checks and vectorises.
-    let (max, inv_z, t, wt, gv) = (
-        &max[..len],
-        &inv_z[..len],
-        &t[..len],
-        &wt[..len],
-        &gv[..len],
-    );
+    let (inv_z, t, wt, gv) = (&inv_z[..len], &t[..len], &wt[..len], &gv[..len]);
     for (ci, out) in outs.iter_mut().enumerate() {
-        let xr = &r.x[ci * r.s + r.s0..][..len];
+        let e = &exps[ci * len..][..len];
         let out = &mut out[..len];
         let (class, wc) = (ci as f64, class_weight(o, ci));
         for i in 0..len {
-            let p = E::wide_exp(xr[i].to_f64() - max[i]) * inv_z[i];
+            let p = e[i] * inv_z[i];
             let hot = if t[i] == class { 1.0 } else { 0.0 };
             let d = (1.0 - eps) * wt[i] * (p - hot) + smooth_scale * (p * total - wc);
             out[i] = E::from_f64(gv[i] * d);
@@ -361,7 +412,14 @@ mod tests {
             .sum_dim(1)
             .neg()
             .mul_scalar(1.0 - o.smoothing);
-        loss + (logp_w.sum_dim(1).neg() * valid).mul_scalar(o.smoothing / c as f64)
+        let loss = loss + (logp_w.sum_dim(1).neg() * valid).mul_scalar(o.smoothing / c as f64);
+        match o.focal_gamma {
+            Some(gamma) => {
+                let term = loss.clone().neg().exp().neg().add_scalar(1.0);
+                term.powf_scalar(gamma) * loss
+            }
+            None => loss,
+        }
     }
 
     #[test]
@@ -388,11 +446,19 @@ mod tests {
         let grads = uniform(n * s, 3);
         for weight in [None, Some(vec![0.5, 2.0, 1.0, 0.25, 3.0])] {
             for smoothing in [0.0, 0.1] {
-                for ignore in [None, Some(255.0), Some(2.0)] {
+                for (ignore, focal_gamma) in [
+                    (None, None),
+                    (Some(255.0), None),
+                    (Some(2.0), None),
+                    (None, Some(2.0)),
+                    (Some(255.0), Some(0.5)),
+                    (None, Some(0.0)),
+                ] {
                     let o = NllOptions {
                         ignore,
                         smoothing,
                         weight: weight.clone(),
+                        focal_gamma,
                     };
                     // Every target is a class or the ignore index (checked before the op).
                     let ids: Vec<f64> = ids
