@@ -259,19 +259,20 @@ fn forward_run<E: Float>(
         acc[ABS * c + ci] = sums[2] + tail[2];
         acc[PT * c + ci] = sums[3] + tail[3];
         if o.bce {
+            // The terms first, in their own loop (with the sums above in it, LLVM left this
+            // one scalar), then summed like the others.
+            let mut terms = vec![0f64; len];
+            for i in 0..len {
+                let (t, v) = truth_of(y[i].to_f64(), ignore, o.class_ids, class);
+                terms[i] = v * bce::<E>(p[i], t);
+            }
             let mut lanes = [0f64; 8];
             for k in 0..whole / 8 {
                 for j in 0..8 {
-                    let i = k * 8 + j;
-                    let (t, v) = truth_of(y[i].to_f64(), ignore, o.class_ids, class);
-                    lanes[j] += v * bce::<E>(p[i], t);
+                    lanes[j] += terms[k * 8 + j];
                 }
             }
-            let mut tail = 0.0;
-            for i in whole..len {
-                let (t, v) = truth_of(y[i].to_f64(), ignore, o.class_ids, class);
-                tail += v * bce::<E>(p[i], t);
-            }
+            let tail: f64 = terms[whole..].iter().sum();
             acc[BCE * c + ci] = lanes.iter().sum::<f64>() + tail;
         }
     }
