@@ -1,12 +1,26 @@
-//! Fused Flex kernels for the losses' activations: `log_softmax` over the class dimension and
-//! `log_sigmoid`, each one vectorised, multithreaded pass forward and one backward, through
-//! Burn's backend extension (`#[backend_extension(Flex, Autodiff)]`, hand-written backward).
+//! Fused Flex kernels for the losses, each one multithreaded pass forward and one backward
+//! through Burn's backend extension (`#[backend_extension(Flex, Autodiff)]`, hand-written
+//! backward):
 //!
-//! [`log_softmax`] and [`log_sigmoid`] fall back to Burn's own ops for anything else (another
-//! device, a dtype other than f32/f64), so other devices compute exactly what they did. f32 uses
-//! the vectorising `exp`/`ln` of `math` (≤ 3 ulp, see there); f64 the standard library. Work
-//! is split into fixed chunks with no cross-chunk reduction: results do not depend on the
-//! thread count.
+//! - `overlap_sums`: the per-class sums of Dice, Jaccard, Tversky (every mode) and the
+//!   tutorial's Dice/IoU/BCE;
+//! - `bce_with_logits`: BCE-with-logits elements, optionally focal-modulated (soft_bce,
+//!   sigmoid_focal, smp's focal);
+//! - `softmax_nll`: per-pixel softmax cross-entropy with weights, smoothing, `ignore_index`
+//!   and the softmax focal modulation;
+//! - [`log_softmax`] (dim 1) and [`log_sigmoid`], for what still composes them.
+//!
+//! Each returns `None` (or falls back to Burn's ops) for anything else — another device, a
+//! dtype other than f32/f64 — so other devices compute exactly what they did. The new kernels
+//! compute in f64 whatever the input type (f32 inputs get `math`'s vectorising f64 `exp`/`ln`,
+//! ~1e-11 relative; f64 the standard library) and are compiled for AVX-512 F, AVX2 + FMA and
+//! SSE2, picked at run time (`common::dispatched`). Work is split into fixed chunks and partial
+//! sums added in order: results do not depend on the thread count or the CPU.
+//!
+//! The kernels' hot loops index slices cut to one length (`for i in 0..len`): those vectorise
+//! reliably inside the AVX builds, where iterator adaptors (`zip`, `map`, `fold`) are not
+//! always inlined and leave a call per element.
+#![allow(clippy::needless_range_loop)]
 
 #[cfg(feature = "flex")]
 mod activations;
