@@ -359,4 +359,35 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn every_instruction_set_gives_the_same_bits() {
+        let xs: Vec<f32> = uniform(1000, 1)
+            .iter()
+            .map(|u| (30.0 * u - 15.0) as f32)
+            .collect();
+        let ts: Vec<f32> = uniform(1000, 2).iter().map(|&u| u as f32).collect();
+        let gs: Vec<f32> = uniform(1000, 3).iter().map(|&u| u as f32).collect();
+        for focal in [
+            None,
+            Some(Focal {
+                gamma: 1.5,
+                alpha: Some(0.25),
+                pt_from_ce: true,
+            }),
+        ] {
+            let o = BceOptions {
+                smooth: Some(0.1),
+                ignore: None,
+                focal,
+            };
+            let (mut a, mut b) = (vec![0f32; 1000], vec![0f32; 1000]);
+            super::forward_chunk(&xs, &ts, &o, &mut a);
+            super::forward_dispatched(&xs, &ts, &o, &mut b);
+            assert_eq!(a, b, "forward {o:?}");
+            super::backward_chunk(&xs, &ts, &gs, &o, &mut a);
+            super::backward_dispatched(&xs, &ts, &gs, &o, &mut b);
+            assert_eq!(a, b, "backward {o:?}");
+        }
+    }
 }

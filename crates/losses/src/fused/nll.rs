@@ -499,4 +499,41 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn every_instruction_set_gives_the_same_bits() {
+        let (c, s) = (4, 1000);
+        let x: Vec<f32> = uniform(c * s, 1)
+            .iter()
+            .map(|u| (16.0 * u - 8.0) as f32)
+            .collect();
+        let ids: Vec<f32> = uniform(s, 2)
+            .iter()
+            .map(|u| (u * 4.0).floor() as f32)
+            .collect();
+        let g: Vec<f32> = uniform(s, 3).iter().map(|&u| u as f32).collect();
+        let o = NllOptions {
+            ignore: Some(1.0),
+            smoothing: 0.1,
+            weight: Some(vec![1.0, 2.0, 0.5, 3.0]),
+            focal_gamma: Some(1.5),
+        };
+        let r = super::Run {
+            x: &x,
+            ids: &ids,
+            s0: 0,
+            s,
+            c,
+        };
+        let (mut a, mut b) = (vec![0f32; s], vec![0f32; s]);
+        super::forward_run(&r, &o, &mut a);
+        super::forward_dispatched(&r, &o, &mut b);
+        assert_eq!(a, b, "forward");
+        let (mut a, mut b) = (vec![0f32; c * s], vec![0f32; c * s]);
+        let mut rows_a: Vec<&mut [f32]> = a.chunks_mut(s).collect();
+        let mut rows_b: Vec<&mut [f32]> = b.chunks_mut(s).collect();
+        super::backward_run(&r, &o, &g, &mut rows_a);
+        super::backward_dispatched(&r, &o, &g, &mut rows_b);
+        assert_eq!(a, b, "backward");
+    }
 }

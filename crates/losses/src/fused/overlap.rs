@@ -700,4 +700,46 @@ pub(crate) mod tests {
         };
         assert_eq!(run(1), run(2));
     }
+
+    #[test]
+    fn every_instruction_set_gives_the_same_bits() {
+        let (c, s) = (3, 1000);
+        let x: Vec<f32> = uniform(c * s, 1)
+            .iter()
+            .map(|u| (12.0 * u - 6.0) as f32)
+            .collect();
+        let ids: Vec<f32> = uniform(s, 2)
+            .iter()
+            .map(|u| (u * 3.0).floor() as f32)
+            .collect();
+        let soft: Vec<f32> = uniform(c * s, 3).iter().map(|&u| u as f32).collect();
+        let g: Vec<f64> = uniform(super::ROWS * c, 4);
+        let r = super::Run {
+            b: 0,
+            s0: 0,
+            len: s,
+        };
+        for (activation, class_ids, bce) in [
+            (Activation::LogSoftmax, true, false),
+            (Activation::Sigmoid, false, true),
+            (Activation::LogSigmoid, false, false),
+        ] {
+            let o = OverlapOptions {
+                activation,
+                class_ids,
+                ignore: Some(255.0),
+                bce,
+            };
+            let target = if class_ids { &ids } else { &soft };
+            let portable = super::forward_run(&x, target, (c, s), &o, r);
+            let dispatched = super::forward_run_dispatched(&x, target, (c, s), &o, r);
+            assert_eq!(portable, dispatched, "forward {o:?}");
+            let (mut a, mut b) = (vec![0f32; c * s], vec![0f32; c * s]);
+            let mut rows_a: Vec<&mut [f32]> = a.chunks_mut(s).collect();
+            let mut rows_b: Vec<&mut [f32]> = b.chunks_mut(s).collect();
+            super::backward_run((&x, target, &g), (c, s), &o, r, &mut rows_a);
+            super::backward_run_dispatched((&x, target, &g), (c, s), &o, r, &mut rows_b);
+            assert_eq!(a, b, "backward {o:?}");
+        }
+    }
 }
