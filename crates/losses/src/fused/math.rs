@@ -5,7 +5,7 @@
 //! Max error, asserted over dense grids: ≤ 1 ulp for [`exp`] on [−87, 88] (0 and ∞ where
 //! `expf` under- and overflows, denormals between), [`ln`] on positive normals and [`ln_1p`] on
 //! t ≥ 0, tiny t included (`tests::error_bounds`); relative to the standard library's f64,
-//! [`exp64`] ≤ 1e-11 on [−700, 700], [`ln64`] and [`ln_1p64`] ≤ 1e-10 (measured 5e-11;
+//! [`exp64`] ≤ 2e-11 on [−700, 700] (measured 9.5e-12), [`ln64`] and [`ln_1p64`] ≤ 1e-10 (measured 5e-11;
 //! `tests::wide_error_bounds`). f64 inputs use the standard library.
 
 // Computed in f64 lanes (half the width of f32 but still vectorised): the f32 results are then
@@ -130,7 +130,7 @@ mod tests {
             let t = 10f64.powf(-30.0 + 30.0 * u);
             worst[2] = worst[2].max(((ln_1p64(t) - t.ln_1p()) / t.ln_1p()).abs());
         }
-        assert!(worst[0] < 1e-10, "exp64: {:e}", worst[0]);
+        assert!(worst[0] < 2e-11, "exp64: {:e}", worst[0]);
         assert!(worst[1] < 1e-10, "ln64: {:e}", worst[1]);
         assert!(worst[2] < 1e-10, "ln_1p64: {:e}", worst[2]);
     }
