@@ -57,24 +57,24 @@ pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, options: ConvOptions<2>) -> Tenso
 
 /// Sizes of one convolution.
 #[derive(Debug, Clone, Copy)]
-struct Geometry {
-    batch: usize,
-    c_in: usize,
-    h: usize,
-    w: usize,
-    c_out: usize,
-    kh: usize,
-    kw: usize,
-    oh: usize,
-    ow: usize,
-    stride: [usize; 2],
+pub(super) struct Geometry {
+    pub(super) batch: usize,
+    pub(super) c_in: usize,
+    pub(super) h: usize,
+    pub(super) w: usize,
+    pub(super) c_out: usize,
+    pub(super) kh: usize,
+    pub(super) kw: usize,
+    pub(super) oh: usize,
+    pub(super) ow: usize,
+    pub(super) stride: [usize; 2],
     /// (before, after) per axis.
-    padding: [(usize, usize); 2],
-    dilation: [usize; 2],
+    pub(super) padding: [(usize, usize); 2],
+    pub(super) dilation: [usize; 2],
 }
 
 impl Geometry {
-    fn new(x: &[usize], weight: &[usize], options: &ConvOptions<2>) -> Self {
+    pub(super) fn new(x: &[usize], weight: &[usize], options: &ConvOptions<2>) -> Self {
         let (kh, kw) = (weight[2], weight[3]);
         let out = |size: usize, k: usize, axis: usize| {
             let (before, after) = options.padding[axis];
@@ -115,7 +115,7 @@ impl Geometry {
 
 /// The output positions `o` along an axis whose input position for kernel offset `k` lies
 /// inside the image, as a range, and the input position of its first element.
-fn valid_span(g: &Geometry, axis: usize, k: usize) -> (std::ops::Range<usize>, usize) {
+pub(super) fn valid_span(g: &Geometry, axis: usize, k: usize) -> (std::ops::Range<usize>, usize) {
     let (size, out) = ([g.h, g.w][axis], [g.oh, g.ow][axis]);
     let (stride, before) = (g.stride[axis], g.padding[axis].0);
     let offset = k * g.dilation[axis];

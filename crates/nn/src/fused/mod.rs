@@ -1,13 +1,14 @@
 //! Fused CPU kernels for the Flex backend: BatchNorm's training forward and backward in one pass
 //! each, the convolution forward and its data and weight gradients as gemms over im2col columns,
-//! and 2-D max pooling.
+//! depthwise convolutions as direct per-plane loops, and 2-D max pooling.
 //!
 //! Burn 0.22 runs both through generic compositions on Flex (BatchNorm as ~8 tensor ops forward
 //! and ~15 backward with layout copies; the conv weight gradient as a convolution with batch and
 //! channels swapped). Each kernel here is an operation of a backend extension
 //! (`#[backend_extension(Flex, Autodiff)]`) with a hand-written backward for autodiff. The
 //! layers call them through the `try_*` functions, which answer `None` for anything a kernel
-//! does not cover — another device, a dtype other than f32/f64, grouped convolutions — and the
+//! does not cover — another device, a dtype other than f32/f64, grouped convolutions that are
+//! not depthwise — and the
 //! layer then runs Burn's composition, so the numbers on every other device do not change.
 //!
 //! Determinism: every reduction runs in a fixed order over fixed chunks, so the results are
@@ -17,6 +18,8 @@
 mod batch_norm;
 #[cfg(feature = "flex")]
 mod conv;
+#[cfg(feature = "flex")]
+mod depthwise;
 #[cfg(feature = "flex")]
 mod max_pool;
 #[cfg(feature = "flex")]
@@ -87,23 +90,31 @@ pub fn try_batch_norm_train<const D: usize>(
     }
 }
 
-/// A 2-D convolution without bias whose backward computes the data gradient as gemm + col2im
-/// and the weight gradient as one gemm per chunk of samples over im2col columns; `None` where
-/// it does not run (another device or dtype, `groups > 1`).
+/// A 2-D convolution without bias: with `groups == 1` its backward computes the data gradient
+/// as gemm + col2im and the weight gradient as one gemm per chunk of samples over im2col
+/// columns; a depthwise convolution (`groups == in`, weight `[m·in, 1, kh, kw]`) runs direct
+/// per-plane loops both ways. `None` where it does not run (another device or dtype, other
+/// grouped convolutions).
 ///
 /// # Shapes
-/// - `x`: `[batch, in, h, w]`, `weight`: `[out, in, kh, kw]` → `[batch, out, h', w']`
+/// - `x`: `[batch, in, h, w]`, `weight`: `[out, in / groups, kh, kw]` → `[batch, out, h', w']`
 pub fn try_conv2d(
     x: &Tensor<4>,
     weight: &Tensor<4>,
     options: &ConvOptions<2>,
 ) -> Option<Tensor<4>> {
-    if options.groups != 1 || !fused_available(x) || weight.dtype() != x.dtype() {
+    let (c_in, [c_out, per_group, _, _]) = (x.dims()[1], weight.dims());
+    let depthwise = options.groups == c_in && c_in > 1 && per_group == 1 && c_out % c_in == 0;
+    if (options.groups != 1 && !depthwise) || !fused_available(x) || weight.dtype() != x.dtype() {
         return None;
     }
     #[cfg(feature = "flex")]
     {
-        Some(conv::conv2d(x.clone(), weight.clone(), options.clone()))
+        Some(if depthwise {
+            depthwise::depthwise_conv2d(x.clone(), weight.clone(), options.clone())
+        } else {
+            conv::conv2d(x.clone(), weight.clone(), options.clone())
+        })
     }
     #[cfg(not(feature = "flex"))]
     {
