@@ -70,10 +70,10 @@ struct Run<'a, E> {
     c: usize,
 }
 
-/// Per pixel of the run: the class max, Σ e^(x − max), and every e^(x − max) (`c` rows of
-/// the run's length; the backward's softmax without a second exponential).
+/// Per pixel of the run: the class max, Σ e^(x − max), and with `keep` every e^(x − max)
+/// (`c` rows of the run's length; the backward's softmax without a second exponential).
 #[inline(always)]
-fn softmax_stats<E: Float>(r: &Run<'_, E>) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+fn softmax_stats<E: Float>(r: &Run<'_, E>, keep: bool) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let len = r.ids.len();
     let row = |ci: usize| &r.x[ci * r.s + r.s0..][..len];
     // Plain indexed loops throughout: an iterator adaptor's `fold` is not always inlined
@@ -90,12 +90,19 @@ fn softmax_stats<E: Float>(r: &Run<'_, E>) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
         }
     }
     let mut sum = vec![0f64; len];
-    let mut exps = vec![0f64; r.c * len];
+    let mut exps = vec![0f64; if keep { r.c * len } else { 0 }];
     for ci in 0..r.c {
-        let (xr, e) = (row(ci), &mut exps[ci * len..][..len]);
-        for i in 0..len {
-            e[i] = E::wide_exp(xr[i].to_f64() - max[i]);
-            sum[i] += e[i];
+        let xr = row(ci);
+        if keep {
+            let e = &mut exps[ci * len..][..len];
+            for i in 0..len {
+                e[i] = E::wide_exp(xr[i].to_f64() - max[i]);
+                sum[i] += e[i];
+            }
+        } else {
+            for i in 0..len {
+                sum[i] += E::wide_exp(xr[i].to_f64() - max[i]);
+            }
         }
     }
     (max, sum, exps)
@@ -187,7 +194,7 @@ fn focal<E: Float>(loss: f64, gamma: f64) -> (f64, f64) {
 /// Losses of one run.
 #[inline(always)]
 fn forward_run<E: Float>(r: &Run<'_, E>, o: &NllOptions, out: &mut [E]) {
-    let (max, sum, _) = softmax_stats(r);
+    let (max, sum, _) = softmax_stats(r, false);
     let (t, wt, valid) = targets(r, o);
     let loss = pixel_losses(r, o, (&max, &sum), (&t, &wt, &valid));
     let out = &mut out[..loss.len()];
@@ -208,7 +215,7 @@ fn forward_run<E: Float>(r: &Run<'_, E>, o: &NllOptions, out: &mut [E]) {
 /// dx of one run into the sample's `[C, S]` gradient rows (`outs[ci]` is the run's slice).
 #[inline(always)]
 fn backward_run<E: Float>(r: &Run<'_, E>, o: &NllOptions, g: &[E], outs: &mut [&mut [E]]) {
-    let (max, sum, exps) = softmax_stats(r);
+    let (max, sum, exps) = softmax_stats(r, true);
     let (t, wt, valid) = targets(r, o);
     let len = r.ids.len();
     let (c, eps) = (r.c, o.smoothing);
