@@ -97,18 +97,26 @@ impl ConvTranspose2d {
     ///   `h' = (h - 1)s - 2p + d(k - 1) + output_padding + 1`
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
         let [n, _, h, w] = input.dims();
-        let out = conv_transpose2d(
-            low(input),
-            low(self.weight.val()),
-            self.bias.as_ref().map(|b| low(b.val())),
-            ConvTransposeOptions::new(
-                self.stride,
-                self.padding,
-                self.output_padding,
-                self.dilation,
-                self.groups,
-            ),
+        let (input, weight) = (low(input), low(self.weight.val()));
+        let bias = self.bias.as_ref().map(|b| low(b.val()));
+        let options = ConvTransposeOptions::new(
+            self.stride,
+            self.padding,
+            self.output_padding,
+            self.dilation,
+            self.groups,
         );
+        // The fused Flex kernel where it runs, Burn's transposed convolution everywhere else.
+        let out = match crate::fused::try_conv_transpose2d(&input, &weight, &options) {
+            Some(out) => match bias {
+                Some(b) => {
+                    let c = b.dims()[0];
+                    out + b.reshape([1, c, 1, 1])
+                }
+                None => out,
+            },
+            None => conv_transpose2d(input, weight, bias, options),
+        };
         // Every input value meets `out / groups · kh · kw` weights.
         let [cin, cout_per_group, kh, kw] = self.weight.dims();
         crate::flops::add_macs((n * cin * h * w * cout_per_group * kh * kw) as u64);

@@ -260,7 +260,7 @@ fn inner_parallelism(samples: usize) -> Parallelism {
     }
 }
 
-fn forward_kernel<E: Real>(x: &[E], weight: &[E], g: &Geometry) -> Vec<E> {
+pub(super) fn forward_kernel<E: Real>(x: &[E], weight: &[E], g: &Geometry) -> Vec<E> {
     let (k, p) = (g.k(), g.p());
     let sample_in = g.c_in * g.h * g.w;
     let mut y = vec![E::default(); g.batch * g.c_out * p];
@@ -280,7 +280,7 @@ fn forward_kernel<E: Real>(x: &[E], weight: &[E], g: &Geometry) -> Vec<E> {
     y
 }
 
-fn input_grad_kernel<E: Real>(weight: &[E], dy: &[E], g: &Geometry) -> Vec<E> {
+pub(super) fn input_grad_kernel<E: Real>(weight: &[E], dy: &[E], g: &Geometry) -> Vec<E> {
     let (k, p) = (g.k(), g.p());
     let sample_in = g.c_in * g.h * g.w;
     let mut dx = vec![E::default(); g.batch * sample_in];
@@ -299,7 +299,7 @@ fn input_grad_kernel<E: Real>(weight: &[E], dy: &[E], g: &Geometry) -> Vec<E> {
     dx
 }
 
-fn weight_grad_kernel<E: Real>(x: &[E], dy: &[E], g: &Geometry) -> Vec<E> {
+pub(super) fn weight_grad_kernel<E: Real>(x: &[E], dy: &[E], g: &Geometry) -> Vec<E> {
     let (k, p) = (g.k(), g.p());
     let sample_in = g.c_in * g.h * g.w;
     let per_chunk = g.batch.div_ceil(WEIGHT_GRAD_CHUNKS).max(1);

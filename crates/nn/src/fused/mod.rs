@@ -1,6 +1,7 @@
 //! Fused CPU kernels for the Flex backend: BatchNorm's training forward and backward in one pass
 //! each, the convolution forward and its data and weight gradients as gemms over im2col columns,
-//! depthwise convolutions as direct per-plane loops, and 2-D max pooling.
+//! depthwise convolutions as direct per-plane loops, transposed convolutions through the same
+//! gemms, and 2-D max pooling.
 //!
 //! Burn 0.22 runs both through generic compositions on Flex (BatchNorm as ~8 tensor ops forward
 //! and ~15 backward with layout copies; the conv weight gradient as a convolution with batch and
@@ -19,13 +20,15 @@ mod batch_norm;
 #[cfg(feature = "flex")]
 mod conv;
 #[cfg(feature = "flex")]
+mod conv_transpose;
+#[cfg(feature = "flex")]
 mod depthwise;
 #[cfg(feature = "flex")]
 mod max_pool;
 #[cfg(feature = "flex")]
 mod real;
 
-use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
 use burn::tensor::{DType, Tensor};
 
 /// Whether the fused kernels run for `tensor`: on a Flex device (with or without autodiff), in
@@ -115,6 +118,34 @@ pub fn try_conv2d(
         } else {
             conv::conv2d(x.clone(), weight.clone(), options.clone())
         })
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        None
+    }
+}
+
+/// A 2-D transposed convolution without bias through the convolution's gemm kernels (its
+/// output is a convolution's data gradient; see `conv_transpose`); `None` where it does not
+/// run (another device or dtype, `groups > 1`).
+///
+/// # Shapes
+/// - `x`: `[batch, in, h, w]`, `weight`: `[in, out, kh, kw]` → `[batch, out, h', w']`
+pub fn try_conv_transpose2d(
+    x: &Tensor<4>,
+    weight: &Tensor<4>,
+    options: &ConvTransposeOptions<2>,
+) -> Option<Tensor<4>> {
+    if options.groups != 1 || !fused_available(x) || weight.dtype() != x.dtype() {
+        return None;
+    }
+    #[cfg(feature = "flex")]
+    {
+        Some(conv_transpose::conv_transpose2d(
+            x.clone(),
+            weight.clone(),
+            options.clone(),
+        ))
     }
     #[cfg(not(feature = "flex"))]
     {
