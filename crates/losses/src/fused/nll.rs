@@ -191,9 +191,10 @@ fn focal<E: Float>(loss: f64, gamma: f64) -> (f64, f64) {
     (m * loss, m + loss * dm)
 }
 
-/// Losses of one run.
+/// Losses of one run; with a focal modulation also each pixel's chain factor
+/// `d[(1 − e^{−ℓ})^γ·ℓ]/dℓ` into `factor` (kept for the backward, so it need not recompute ℓ).
 #[inline(always)]
-fn forward_run<E: Float>(r: &Run<'_, E>, o: &NllOptions, out: &mut [E]) {
+fn forward_run<E: Float>(r: &Run<'_, E>, o: &NllOptions, out: &mut [E], factor: &mut [E]) {
     let (max, sum, _) = softmax_stats(r, false);
     let (t, wt, valid) = targets(r, o);
     let loss = pixel_losses(r, o, (&max, &sum), (&t, &wt, &valid));
@@ -205,8 +206,11 @@ fn forward_run<E: Float>(r: &Run<'_, E>, o: &NllOptions, out: &mut [E]) {
             }
         }
         Some(gamma) => {
+            let factor = &mut factor[..loss.len()];
             for i in 0..out.len() {
-                out[i] = E::from_f64(focal::<E>(loss[i], gamma).0);
+                let (value, chain) = focal::<E>(loss[i], gamma);
+                out[i] = E::from_f64(value);
+                factor[i] = E::from_f64(chain);
             }
         }
     }
@@ -214,8 +218,13 @@ fn forward_run<E: Float>(r: &Run<'_, E>, o: &NllOptions, out: &mut [E]) {
 
 /// dx of one run into the sample's `[C, S]` gradient rows (`outs[ci]` is the run's slice).
 #[inline(always)]
-fn backward_run<E: Float>(r: &Run<'_, E>, o: &NllOptions, g: &[E], outs: &mut [&mut [E]]) {
-    let (max, sum, exps) = softmax_stats(r, true);
+fn backward_run<E: Float>(
+    r: &Run<'_, E>,
+    o: &NllOptions,
+    (g, factor): (&[E], &[E]),
+    outs: &mut [&mut [E]],
+) {
+    let (_, sum, exps) = softmax_stats(r, true);
     let (t, wt, valid) = targets(r, o);
     let len = r.ids.len();
     let (c, eps) = (r.c, o.smoothing);
@@ -226,11 +235,11 @@ fn backward_run<E: Float>(r: &Run<'_, E>, o: &NllOptions, g: &[E], outs: &mut [&
         gv[i] = g[i].to_f64() * valid[i];
         inv_z[i] = 1.0 / sum[i];
     }
-    if let Some(gamma) = o.focal_gamma {
-        // Chain rule through the per-pixel modulation.
-        let loss = pixel_losses(r, o, (&max, &sum), (&t, &wt, &valid));
+    if o.focal_gamma.is_some() {
+        // Chain rule through the per-pixel modulation (its factor kept by the forward).
+        let factor = &factor[..len];
         for i in 0..len {
-            gv[i] *= focal::<E>(loss[i], gamma).1;
+            gv[i] *= factor[i].to_f64();
         }
     }
     let smooth_scale = eps / c as f64;
@@ -250,47 +259,69 @@ fn backward_run<E: Float>(r: &Run<'_, E>, o: &NllOptions, g: &[E], outs: &mut [&
 }
 
 dispatched! {
-    fn forward_dispatched(r: &Run<'_, E>, o: &NllOptions, out: &mut [E]) -> () = forward_run
+    fn forward_dispatched(r: &Run<'_, E>, o: &NllOptions, out: &mut [E], factor: &mut [E]) -> () =
+        forward_run
 }
 
 dispatched! {
-    fn backward_dispatched(r: &Run<'_, E>, o: &NllOptions, g: &[E], outs: &mut [&mut [E]]) -> () =
-        backward_run
+    fn backward_dispatched(
+        r: &Run<'_, E>,
+        o: &NllOptions,
+        grads: (&[E], &[E]),
+        outs: &mut [&mut [E]],
+    ) -> () = backward_run
 }
 
+/// The losses `[N·S]` and, with a focal modulation, the per-pixel chain factors (else empty).
 fn forward_kernel<E: Float>(
     x: &[E],
     ids: &[E],
     (n, c, s): (usize, usize, usize),
     o: &NllOptions,
-) -> Vec<E> {
+) -> (Vec<E>, Vec<E>) {
+    let focal = o.focal_gamma.is_some();
     let mut out = vec![E::ZERO; n * s];
+    // Without a modulation the factors are never written: an empty slice per chunk.
+    let mut factor = vec![E::ZERO; if focal { n * s } else { 0 }];
     if s == 0 {
-        return out;
+        return (out, factor);
     }
-    out.par_chunks_mut(s).enumerate().for_each(|(b, out_b)| {
-        out_b
-            .par_chunks_mut(CHUNK)
+    let run = |b: usize, k: usize, out: &mut [E], factor: &mut [E]| {
+        let s0 = k * CHUNK;
+        let r = Run {
+            x: &x[b * c * s..][..c * s],
+            ids: &ids[b * s + s0..][..out.len()],
+            s0,
+            s,
+            c,
+        };
+        forward_dispatched(&r, o, out, factor);
+    };
+    if focal {
+        out.par_chunks_mut(s)
+            .zip(factor.par_chunks_mut(s))
             .enumerate()
-            .for_each(|(k, out)| {
-                let s0 = k * CHUNK;
-                let r = Run {
-                    x: &x[b * c * s..][..c * s],
-                    ids: &ids[b * s + s0..][..out.len()],
-                    s0,
-                    s,
-                    c,
-                };
-                forward_dispatched(&r, o, out);
+            .for_each(|(b, (out_b, factor_b))| {
+                out_b
+                    .par_chunks_mut(CHUNK)
+                    .zip(factor_b.par_chunks_mut(CHUNK))
+                    .enumerate()
+                    .for_each(|(k, (out, factor))| run(b, k, out, factor));
             });
-    });
-    out
+    } else {
+        out.par_chunks_mut(s).enumerate().for_each(|(b, out_b)| {
+            out_b
+                .par_chunks_mut(CHUNK)
+                .enumerate()
+                .for_each(|(k, out)| run(b, k, out, &mut []));
+        });
+    }
+    (out, factor)
 }
 
 fn backward_kernel<E: Float>(
-    x: &[E],
-    ids: &[E],
-    g: &[E],
+    (x, ids): (&[E], &[E]),
+    (g, factor): (&[E], &[E]),
     (_, c, s): (usize, usize, usize),
     o: &NllOptions,
 ) -> Vec<E> {
@@ -321,22 +352,29 @@ fn backward_kernel<E: Float>(
                 s,
                 c,
             };
-            backward_dispatched(&r, o, &g[b * s + s0..][..len], &mut outs);
+            let factor = if factor.is_empty() {
+                factor
+            } else {
+                &factor[b * s + s0..][..len]
+            };
+            backward_dispatched(&r, o, (&g[b * s + s0..][..len], factor), &mut outs);
         });
     dx
 }
 
-fn forward_flex(x: &FlexTensor, ids: &FlexTensor, o: &NllOptions) -> FlexTensor {
+/// The losses and, with a focal modulation, the chain factors the backward needs.
+fn forward_flex(x: &FlexTensor, ids: &FlexTensor, o: &NllOptions) -> (FlexTensor, FlexTensor) {
     let dims = ncs(&x.shape());
-    with_float!(x.dtype(), E => tensor(
-        forward_kernel::<E>(&values(x), &values(ids), dims, o),
-        Shape::new([dims.0, 1, dims.2]),
-    ))
+    with_float!(x.dtype(), E => {
+        let (out, factor) = forward_kernel::<E>(&values(x), &values(ids), dims, o);
+        let len = factor.len();
+        (tensor(out, Shape::new([dims.0, 1, dims.2])), tensor(factor, Shape::new([len])))
+    })
 }
 
 impl NllKernels for Flex {
     fn kindling_softmax_nll(x: FlexTensor, target: FlexTensor, o: NllOptions) -> FlexTensor {
-        forward_flex(&x, &target, &o)
+        forward_flex(&x, &target, &o).0
     }
 }
 
@@ -344,17 +382,22 @@ impl NllKernels for Flex {
 struct NllBackward;
 
 impl Backward<Flex, 1> for NllBackward {
-    /// The logits, the class indices and the options.
-    type State = (FlexTensor, FlexTensor, NllOptions);
+    /// The logits, the class indices, the focal chain factors (empty without) and the options.
+    type State = (FlexTensor, FlexTensor, FlexTensor, NllOptions);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [parent] = ops.parents;
         let dy = grads.consume::<Flex>(&ops.node);
-        let (x, ids, o) = ops.state;
+        let (x, ids, factor, o) = ops.state;
         if let Some(node) = parent {
             let shape = x.shape();
             let dx = with_float!(x.dtype(), E => tensor(
-                backward_kernel::<E>(&values(&x), &values(&ids), &values(&dy), ncs(&shape), &o),
+                backward_kernel::<E>(
+                    (&values(&x), &values(&ids)),
+                    (&values(&dy), &values(&factor)),
+                    ncs(&shape),
+                    &o,
+                ),
                 shape,
             ));
             grads.register::<Flex>(node.id, dx);
@@ -375,10 +418,10 @@ impl<C: CheckpointStrategy> NllKernels for Autodiff<Flex, C> {
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let y = forward_flex(x.primitive(), &target, &o);
-                prep.finish((x.into_primitive(), target, o), y)
+                let (y, factor) = forward_flex(x.primitive(), &target, &o);
+                prep.finish((x.into_primitive(), target, factor, o), y)
             }
-            OpsKind::UnTracked(prep) => prep.finish(forward_flex(x.primitive(), &target, &o)),
+            OpsKind::UnTracked(prep) => prep.finish(forward_flex(x.primitive(), &target, &o).0),
         }
     }
 }
@@ -533,14 +576,15 @@ mod tests {
             c,
         };
         let (mut a, mut b) = (vec![0f32; s], vec![0f32; s]);
-        super::forward_run(&r, &o, &mut a);
-        super::forward_dispatched(&r, &o, &mut b);
-        assert_eq!(a, b, "forward");
+        let (mut fa, mut fb) = (vec![0f32; s], vec![0f32; s]);
+        super::forward_run(&r, &o, &mut a, &mut fa);
+        super::forward_dispatched(&r, &o, &mut b, &mut fb);
+        assert_eq!((&a, &fa), (&b, &fb), "forward");
         let (mut a, mut b) = (vec![0f32; c * s], vec![0f32; c * s]);
         let mut rows_a: Vec<&mut [f32]> = a.chunks_mut(s).collect();
         let mut rows_b: Vec<&mut [f32]> = b.chunks_mut(s).collect();
-        super::backward_run(&r, &o, &g, &mut rows_a);
-        super::backward_dispatched(&r, &o, &g, &mut rows_b);
+        super::backward_run(&r, &o, (&g, &fa), &mut rows_a);
+        super::backward_dispatched(&r, &o, (&g, &fa), &mut rows_b);
         assert_eq!(a, b, "backward");
     }
 }
