@@ -6,15 +6,13 @@
 //! binary ones, and report the median of `--repeats` runs after one warm-up.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, ensure};
 use burn::tensor::{Distribution, Int, Tensor};
 use kindling::losses::LossConfig;
-use serde_json::Value;
 
-use super::{median, set_threads, torch_python};
+use super::{median, run_torch_script, set_threads};
 
 /// Flags of `cargo xtask bench losses`.
 #[derive(Debug, Clone, clap::Args)]
@@ -169,28 +167,23 @@ fn torch_times(
     args: &LossBenchArgs,
     selected: &[&(&str, &str, bool)],
 ) -> Result<BTreeMap<String, f64>> {
-    let python = torch_python()?;
-    let script = crate::checks::workspace_root().join("tests/fixtures/losses/bench_torch.py");
     let [n, c, h, w] = args.shape;
     let names: Vec<&str> = selected.iter().map(|(n, ..)| *n).collect();
-    eprintln!("bench: timing PyTorch ({})", python.display());
-    let out = Command::new(&python)
-        .arg(&script)
-        .args(["--threads", &args.threads.to_string()])
-        .args(["--repeats", &args.repeats.to_string()])
-        .args(["--shape", &format!("{n},{c},{h},{w}")])
-        .args(["--only", &names.join(",")])
-        .arg("--json")
-        .output()
-        .with_context(|| format!("running {}", script.display()))?;
-    ensure!(
-        out.status.success(),
-        "{} failed: {}",
-        script.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value =
-        serde_json::from_slice(&out.stdout).context("reading bench_torch.py's JSON")?;
+    eprintln!("bench: timing PyTorch");
+    let report = run_torch_script(
+        "tests/fixtures/losses/bench_torch.py",
+        &[
+            "--threads".into(),
+            args.threads.to_string(),
+            "--repeats".into(),
+            args.repeats.to_string(),
+            "--shape".into(),
+            format!("{n},{c},{h},{w}"),
+            "--only".into(),
+            names.join(","),
+            "--json".into(),
+        ],
+    )?;
     let ms = report["ms"]
         .as_object()
         .context("bench_torch.py printed no `ms`")?;
