@@ -12,17 +12,17 @@
 //! Burn's generic transposed convolution on Flex goes through its 3-D kernel both ways.
 
 use burn::backend::TensorMetadata;
-use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::Tensor;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 
+use super::binary_op;
 use super::conv::{Geometry, forward_kernel, input_grad_kernel, weight_grad_kernel};
 use super::real::{contiguous, slice, tensor, with_real};
 
@@ -99,7 +99,7 @@ struct ConvTranspose2dBackward;
 
 impl Backward<Flex, 2> for ConvTranspose2dBackward {
     /// The input and the weight (checkpointed) and the options.
-    type State = (NodeId, NodeId, ConvTransposeOptions<2>);
+    type State = binary_op::State<ConvTransposeOptions<2>>;
 
     fn backward(
         self,
@@ -107,22 +107,24 @@ impl Backward<Flex, 2> for ConvTranspose2dBackward {
         grads: &mut Gradients,
         checkpointer: &mut Checkpointer,
     ) {
-        let [node_x, node_weight] = ops.parents;
-        let dy = contiguous(grads.consume::<Flex>(&ops.node));
-        let (x_state, weight_state, options) = ops.state;
-        let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
-        let weight = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(weight_state));
-        let g = geometry(&x.shape(), &weight.shape(), &options);
-        with_real!(x.dtype(), E => {
-            if let Some(node) = node_x {
-                let dx = forward_kernel::<E>(slice(&dy), slice(&weight), &g);
-                grads.register::<Flex>(node.id, tensor(dx, [g.batch, g.c_out, g.oh, g.ow]));
-            }
-            if let Some(node) = node_weight {
-                let dw = weight_grad_kernel::<E>(slice(&dy), slice(&x), &g);
-                grads.register::<Flex>(node.id, tensor(dw, [g.c_out, g.c_in, g.kh, g.kw]));
-            }
-        })
+        binary_op::backward(
+            ops,
+            grads,
+            checkpointer,
+            |dy, x, weight, options, [need_x, need_w]| {
+                let g = geometry(&x.shape(), &weight.shape(), options);
+                with_real!(x.dtype(), E => [
+                    need_x.then(|| {
+                        let dx = forward_kernel::<E>(slice(dy), slice(weight), &g);
+                        tensor(dx, [g.batch, g.c_out, g.oh, g.ow])
+                    }),
+                    need_w.then(|| {
+                        let dw = weight_grad_kernel::<E>(slice(dy), slice(x), &g);
+                        tensor(dw, [g.c_out, g.c_in, g.kh, g.kw])
+                    }),
+                ])
+            },
+        );
     }
 }
 
@@ -132,23 +134,7 @@ impl<C: CheckpointStrategy> ConvTranspose2dKernels for Autodiff<Flex, C> {
         weight: FloatTensor<Self>,
         options: ConvTransposeOptions<2>,
     ) -> FloatTensor<Self> {
-        match ConvTranspose2dBackward
-            .prepare::<C>([x.node(), weight.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
-                let weight_state = prep.checkpoint(&weight);
-                let y = forward_flex(x.into_primitive(), weight.into_primitive(), &options);
-                prep.finish((x_state, weight_state, options), y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(forward_flex(
-                x.into_primitive(),
-                weight.into_primitive(),
-                &options,
-            )),
-        }
+        binary_op::forward::<C, _, _>(ConvTranspose2dBackward, x, weight, options, forward_flex)
     }
 }
 

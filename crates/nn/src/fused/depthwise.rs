@@ -16,11 +16,10 @@
 //! task, so results do not depend on the thread count.
 
 use burn::backend::TensorMetadata;
-use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
@@ -28,6 +27,7 @@ use burn::tensor::Tensor;
 use burn::tensor::ops::ConvOptions;
 use rayon::prelude::*;
 
+use super::binary_op;
 use super::conv::{Geometry, valid_span};
 use super::real::{Real, contiguous, slice, tensor, with_real};
 
@@ -216,7 +216,7 @@ struct DepthwiseBackward;
 
 impl Backward<Flex, 2> for DepthwiseBackward {
     /// The input and the weight (checkpointed) and the options.
-    type State = (NodeId, NodeId, ConvOptions<2>);
+    type State = binary_op::State<ConvOptions<2>>;
 
     fn backward(
         self,
@@ -224,22 +224,24 @@ impl Backward<Flex, 2> for DepthwiseBackward {
         grads: &mut Gradients,
         checkpointer: &mut Checkpointer,
     ) {
-        let [node_x, node_weight] = ops.parents;
-        let dy = contiguous(grads.consume::<Flex>(&ops.node));
-        let (x_state, weight_state, options) = ops.state;
-        let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
-        let weight = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(weight_state));
-        let g = Geometry::new(&x.shape(), &weight.shape(), &options);
-        with_real!(x.dtype(), E => {
-            if let Some(node) = node_x {
-                let dx = input_grad_kernel::<E>(slice(&weight), slice(&dy), &g);
-                grads.register::<Flex>(node.id, tensor(dx, [g.batch, g.c_in, g.h, g.w]));
-            }
-            if let Some(node) = node_weight {
-                let dw = weight_grad_kernel::<E>(slice(&x), slice(&dy), &g);
-                grads.register::<Flex>(node.id, tensor(dw, [g.c_out, 1, g.kh, g.kw]));
-            }
-        })
+        binary_op::backward(
+            ops,
+            grads,
+            checkpointer,
+            |dy, x, weight, options, [need_x, need_w]| {
+                let g = Geometry::new(&x.shape(), &weight.shape(), options);
+                with_real!(x.dtype(), E => [
+                    need_x.then(|| {
+                        let dx = input_grad_kernel::<E>(slice(weight), slice(dy), &g);
+                        tensor(dx, [g.batch, g.c_in, g.h, g.w])
+                    }),
+                    need_w.then(|| {
+                        let dw = weight_grad_kernel::<E>(slice(x), slice(dy), &g);
+                        tensor(dw, [g.c_out, 1, g.kh, g.kw])
+                    }),
+                ])
+            },
+        );
     }
 }
 
@@ -249,23 +251,7 @@ impl<C: CheckpointStrategy> DepthwiseKernels for Autodiff<Flex, C> {
         weight: FloatTensor<Self>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        match DepthwiseBackward
-            .prepare::<C>([x.node(), weight.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
-                let weight_state = prep.checkpoint(&weight);
-                let y = forward_flex(x.into_primitive(), weight.into_primitive(), &options);
-                prep.finish((x_state, weight_state, options), y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(forward_flex(
-                x.into_primitive(),
-                weight.into_primitive(),
-                &options,
-            )),
-        }
+        binary_op::forward::<C, _, _>(DepthwiseBackward, x, weight, options, forward_flex)
     }
 }
 

@@ -18,6 +18,8 @@
 #[cfg(feature = "flex")]
 mod batch_norm;
 #[cfg(feature = "flex")]
+mod binary_op;
+#[cfg(feature = "flex")]
 mod conv;
 #[cfg(feature = "flex")]
 mod conv_transpose;
