@@ -127,17 +127,11 @@ impl CrossEntropyLoss {
         let x = to_ncs(input, c);
         let [n, _, s] = x.dims();
         let ids = target.reshape([n, 1, s]);
-        let weights: Option<Vec<f64>> = weight.as_ref().map(|w| {
-            w.to_data()
-                .convert::<f64>()
-                .try_to_vec::<f64>()
-                .unwrap_or_default()
-        });
         let ignore = self.ignore_index as f64;
         if let Some(loss) = crate::fused::softmax_nll(
             &x,
             &ids,
-            weights.as_deref(),
+            self.weight.as_ref(),
             self.label_smoothing,
             Some(ignore),
             None,

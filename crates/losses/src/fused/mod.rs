@@ -201,7 +201,7 @@ pub(crate) fn bce_with_logits<const D: usize>(
 pub(crate) fn softmax_nll(
     x: &Tensor<3>,
     ids: &Tensor<3>,
-    weight: Option<&[f64]>,
+    weight: Option<&Tensor<1>>,
     smoothing: f64,
     ignore: Option<f64>,
     focal_gamma: Option<f64>,
@@ -214,7 +214,13 @@ pub(crate) fn softmax_nll(
         let options = nll::NllOptions {
             ignore,
             smoothing,
-            weight: weight.map(<[f64]>::to_vec),
+            // Read back only here, where the kernel runs (Flex: no device round trip).
+            weight: weight.map(|w| {
+                w.to_data()
+                    .convert::<f64>()
+                    .try_to_vec::<f64>()
+                    .unwrap_or_default()
+            }),
             focal_gamma,
         };
         Some(nll::softmax_nll(x.clone(), ids.clone(), options))
