@@ -99,6 +99,40 @@ macro_rules! elements {
     }};
 }
 
+/// `(ℓ, dℓ/dx)` of one focal-modulated element (`ce` from [`cross_entropy`]); the forward uses
+/// the value only, and the unused derivative is compiled away once this is inlined.
+#[inline(always)]
+fn focal_element<E: Float>(
+    (ce, dce, sigma): (f64, f64, f64),
+    t: f64,
+    Focal {
+        gamma,
+        alpha,
+        pt_from_ce,
+    }: Focal,
+) -> (f64, f64) {
+    let e_ce = E::wide_exp(-ce);
+    let pt = if pt_from_ce {
+        e_ce
+    } else {
+        sigma * t + (1.0 - sigma) * (1.0 - t)
+    };
+    let y = 1.0 - pt;
+    let (m, dm_dy) = if gamma == 2.0 {
+        (y * y, 2.0 * y)
+    } else {
+        (pow::<E>(y, gamma), gamma * pow::<E>(y, gamma - 1.0))
+    };
+    // d(1 − p_t)/dx.
+    let dy = if pt_from_ce {
+        e_ce * dce
+    } else {
+        (1.0 - 2.0 * t) * sigma * (1.0 - sigma)
+    };
+    let a = alpha.map_or(1.0, |a| a * t + (1.0 - a) * (1.0 - t));
+    (a * ce * m, a * (dce * m + ce * dm_dy * dy))
+}
+
 /// Element losses of one chunk.
 #[inline(always)]
 fn forward_chunk<E: Float>(xs: &[E], ts: &[E], o: &BceOptions, out: &mut [E]) {
@@ -107,26 +141,10 @@ fn forward_chunk<E: Float>(xs: &[E], ts: &[E], o: &BceOptions, out: &mut [E]) {
         None => elements!(o, len, |i, x: xs, t: ts, soft, valid| {
             out[i] = E::from_f64(valid * cross_entropy::<E>(x, soft).0);
         }),
-        Some(Focal {
-            gamma,
-            alpha,
-            pt_from_ce,
-        }) => {
-            let (a1, a0) = alpha.map_or((1.0, 1.0), |a| (a, 1.0 - a));
-            let square = gamma == 2.0;
-            elements!(o, len, |i, x: xs, t: ts, soft, valid| {
-                let (ce, _, sigma) = cross_entropy::<E>(x, soft);
-                let pt = if pt_from_ce {
-                    E::wide_exp(-ce)
-                } else {
-                    sigma * t + (1.0 - sigma) * (1.0 - t)
-                };
-                let y = 1.0 - pt;
-                let m = if square { y * y } else { pow::<E>(y, gamma) };
-                let a = a1 * t + a0 * (1.0 - t);
-                out[i] = E::from_f64(valid * (a * ce * m));
-            })
-        }
+        Some(focal) => elements!(o, len, |i, x: xs, t: ts, soft, valid| {
+            let loss = focal_element::<E>(cross_entropy::<E>(x, soft), t, focal).0;
+            out[i] = E::from_f64(valid * loss);
+        }),
     }
 }
 
@@ -138,38 +156,10 @@ fn backward_chunk<E: Float>(xs: &[E], ts: &[E], gs: &[E], o: &BceOptions, out: &
         None => elements!(o, len, |i, x: xs, t: ts, soft, valid| {
             out[i] = E::from_f64(gs[i].to_f64() * valid * cross_entropy::<E>(x, soft).1);
         }),
-        Some(Focal {
-            gamma,
-            alpha,
-            pt_from_ce,
-        }) => {
-            let (a1, a0) = alpha.map_or((1.0, 1.0), |a| (a, 1.0 - a));
-            let square = gamma == 2.0;
-            elements!(o, len, |i, x: xs, t: ts, soft, valid| {
-                let (ce, dce, sigma) = cross_entropy::<E>(x, soft);
-                let e_ce = E::wide_exp(-ce);
-                let pt = if pt_from_ce {
-                    e_ce
-                } else {
-                    sigma * t + (1.0 - sigma) * (1.0 - t)
-                };
-                let y = 1.0 - pt;
-                let (m, dm_dy) = if square {
-                    (y * y, 2.0 * y)
-                } else {
-                    (pow::<E>(y, gamma), gamma * pow::<E>(y, gamma - 1.0))
-                };
-                // d(1 − p_t)/dx.
-                let dy = if pt_from_ce {
-                    e_ce * dce
-                } else {
-                    (1.0 - 2.0 * t) * sigma * (1.0 - sigma)
-                };
-                let dm = dm_dy * dy;
-                let a = a1 * t + a0 * (1.0 - t);
-                out[i] = E::from_f64(gs[i].to_f64() * valid * (a * (dce * m + ce * dm)));
-            })
-        }
+        Some(focal) => elements!(o, len, |i, x: xs, t: ts, soft, valid| {
+            let d = focal_element::<E>(cross_entropy::<E>(x, soft), t, focal).1;
+            out[i] = E::from_f64(gs[i].to_f64() * valid * d);
+        }),
     }
 }
 
