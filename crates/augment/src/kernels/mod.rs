@@ -1,11 +1,14 @@
 //! Pixel kernels the augmenters share: OpenCV-exact warps and their row loops, separable and
-//! box filters, median, the fixed-point bilinear resize, colour-space conversions.
+//! box filters, median, the fixed-point bilinear resize, colour-space conversions, libjpeg's
+//! lossy round trip.
 
 pub(crate) mod bilinear;
 pub(crate) mod box_filter;
 pub(crate) mod colorspace;
 pub(crate) mod filter;
 pub(crate) mod hsv_round_trip;
+pub(crate) mod jpeg;
+pub(crate) mod jpeg_dct;
 pub(crate) mod lab_in_place;
 pub(crate) mod lut;
 pub(crate) mod median;

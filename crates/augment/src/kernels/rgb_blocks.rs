@@ -33,6 +33,49 @@ pub(crate) const PACK: [u8; 64] = {
     idx
 };
 
+/// The 16 pixels of `C` (3 or 4) channels at `at` as lanes `r | g << 8 | b << 16 | ?`.
+///
+/// # Safety
+/// The CPU must have AVX-512 F, BW and VBMI; `16·C` bytes at `at` are readable.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+pub(crate) unsafe fn load_pixels<const C: usize>(at: *const u8) -> __m512i {
+    if C == 4 {
+        // SAFETY: 64 bytes are readable (the caller's contract).
+        unsafe { _mm512_loadu_si512(at.cast()) }
+    } else {
+        // SAFETY: 48 bytes are readable; the masked load touches only those.
+        let packed = unsafe { _mm512_maskz_loadu_epi8((1u64 << 48) - 1, at.cast()) };
+        // SAFETY: the table is 64 bytes.
+        let spread = unsafe { _mm512_loadu_si512(SPREAD.as_ptr().cast()) };
+        _mm512_permutexvar_epi8(spread, packed)
+    }
+}
+
+/// Writes the low three bytes of each lane as the first three channels of the 16 pixels of `C`
+/// (3 or 4) channels at `at` (a fourth channel is kept).
+///
+/// # Safety
+/// The CPU must have AVX-512 F, BW and VBMI; `16·C` bytes at `at` are writable.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+pub(crate) unsafe fn store_pixels<const C: usize>(at: *mut u8, lanes: __m512i) {
+    if C == 4 {
+        // SAFETY: 64 bytes are readable and writable; the masked store skips every alpha byte.
+        unsafe { _mm512_mask_storeu_epi8(at.cast(), 0x7777_7777_7777_7777, lanes) };
+    } else {
+        // SAFETY: the table is 64 bytes; 48 bytes are writable and the store touches only those.
+        let pack = unsafe { _mm512_loadu_si512(PACK.as_ptr().cast()) };
+        unsafe {
+            _mm512_mask_storeu_epi8(
+                at.cast(),
+                (1u64 << 48) - 1,
+                _mm512_permutexvar_epi8(pack, lanes),
+            )
+        };
+    }
+}
+
 /// Replaces the first three channels of every whole block of 16 pixels of `data` (`c` = 3 or
 /// 4) by `f(lanes)`'s low three bytes per lane; returns the bytes done (the caller does the
 /// tail).
@@ -48,24 +91,15 @@ pub(crate) unsafe fn map_blocks(
 ) -> usize {
     assert!(c == 3 || c == 4, "3 or 4 channels, got {c}");
     let block = 16 * c;
-    // SAFETY (both loads): the tables are 64 bytes.
-    let spread = unsafe { _mm512_loadu_si512(SPREAD.as_ptr().cast()) };
-    let pack = unsafe { _mm512_loadu_si512(PACK.as_ptr().cast()) };
-    let low = _mm512_set1_epi32(0x00ff_ffff);
     for chunk in data.chunks_exact_mut(block) {
         let at = chunk.as_mut_ptr();
-        if c == 4 {
-            // SAFETY: the chunk is 64 bytes.
-            let px = unsafe { _mm512_loadu_si512(at.cast()) };
-            let out = _mm512_or_si512(_mm512_and_si512(f(px), low), _mm512_andnot_si512(low, px));
-            // SAFETY: as for the load.
-            unsafe { _mm512_storeu_si512(at.cast(), out) };
-        } else {
-            let mask = (1u64 << 48) - 1;
-            // SAFETY: the chunk is 48 bytes; the masked load and store touch only those.
-            let packed = unsafe { _mm512_maskz_loadu_epi8(mask, at.cast()) };
-            let out = _mm512_permutexvar_epi8(pack, f(_mm512_permutexvar_epi8(spread, packed)));
-            unsafe { _mm512_mask_storeu_epi8(at.cast(), mask, out) };
+        // SAFETY: the CPU has the features (the caller's contract), the chunk is 16·c bytes.
+        unsafe {
+            if c == 4 {
+                store_pixels::<4>(at, f(load_pixels::<4>(at)));
+            } else {
+                store_pixels::<3>(at, f(load_pixels::<3>(at)));
+            }
         }
     }
     data.len() / block * block
