@@ -29,6 +29,11 @@ pub struct AugmentBenchArgs {
     /// Timed passes per op (median reported) after one warm-up
     #[arg(long, default_value_t = 3)]
     pub repeats: usize,
+    /// Rounds of (references, ours) per image set: per op the median img/s of each side and
+    /// the median of the rounds' ratios are reported (this VM's speed drifts by up to 2× within
+    /// minutes, and each side's passes run minutes apart)
+    #[arg(long, default_value_t = 1)]
+    pub rounds: usize,
     /// Comma-separated subset of the ops and pipelines
     #[arg(long, value_delimiter = ',')]
     pub ops: Vec<String>,
@@ -427,6 +432,7 @@ pub fn run(args: &AugmentBenchArgs) -> Result<()> {
     }
     tune_allocator();
     ensure!(args.repeats >= 1, "--repeats must be at least 1");
+    ensure!(args.rounds >= 1, "--rounds must be at least 1");
     ensure!(
         !args.threads.is_empty() && args.threads.iter().all(|&t| t >= 1),
         "--threads needs counts ≥ 1"
@@ -457,18 +463,54 @@ pub fn run(args: &AugmentBenchArgs) -> Result<()> {
             .enumerate()
             .map(|(i, img)| with_targets(img, args.seed, i as u64))
             .collect();
-        let mut refs: BTreeMap<usize, Value> = BTreeMap::new();
-        if !args.no_reference {
-            for &t in &args.threads {
-                eprintln!("bench: Albumentations and imgaug, set {set}, {t} thread(s)");
-                refs.insert(t, reference(set, t, args.repeats, &names, args.seed)?);
+        // ours[op][thread] and refs[round][thread], one value per round.
+        let mut ours: Vec<BTreeMap<usize, Vec<f64>>> = vec![BTreeMap::new(); selected.len()];
+        let mut prints: Vec<Vec<u64>> = vec![Vec::new(); selected.len()];
+        let mut refs: Vec<BTreeMap<usize, Value>> = Vec::new();
+        for round in 0..args.rounds {
+            let mut this_round = BTreeMap::new();
+            if !args.no_reference {
+                for &t in &args.threads {
+                    eprintln!(
+                        "bench: Albumentations and imgaug, set {set}, {t} thread(s), round {}/{}",
+                        round + 1,
+                        args.rounds
+                    );
+                    this_round.insert(t, reference(set, t, args.repeats, &names, args.seed)?);
+                }
+            }
+            refs.push(this_round);
+            eprintln!(
+                "bench: ours, set {set}, round {}/{}",
+                round + 1,
+                args.rounds
+            );
+            for (i, (name, p)) in selected.iter().enumerate() {
+                let input = if *name == "detection" {
+                    &targets
+                } else {
+                    &plain
+                };
+                for &t in &args.threads {
+                    let (v, fp) = time_ours(p, input, t, args.repeats)?;
+                    ours[i].entry(t).or_default().push(v);
+                    prints[i].push(fp);
+                }
             }
         }
         println!();
         println!(
-            "augment: image set {set} ({} images), img/s, median of {} passes",
+            "augment: image set {set} ({} images), img/s, median of {} passes{}",
             images.len(),
-            args.repeats
+            args.repeats,
+            if args.rounds > 1 {
+                format!(
+                    ", median of {} rounds (ratio: median of the rounds' ratios)",
+                    args.rounds
+                )
+            } else {
+                String::new()
+            }
         );
         print!("{:<20}", "op");
         for &t in &args.threads {
@@ -483,42 +525,53 @@ pub fn run(args: &AugmentBenchArgs) -> Result<()> {
         }
         println!(" {:>9} {:>16}", "same 1/2T", "output");
         let mut ratios: BTreeMap<usize, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
-        for (name, p) in &selected {
-            let input = if *name == "detection" {
-                &targets
-            } else {
-                &plain
-            };
+        for (i, (name, _)) in selected.iter().enumerate() {
             print!("{name:<20}");
-            let mut prints = Vec::new();
             for &t in &args.threads {
-                let (ours, fp) = time_ours(p, input, t, args.repeats)?;
-                prints.push(fp);
-                let get = |lib: &str| refs.get(&t).and_then(|r| r[lib][name].as_f64());
-                let (albu, ia) = (get("albumentations"), get("imgaug"));
-                let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
+                let mine = &ours[i][&t];
+                // Per library: the median img/s over the rounds and the median per-round ratio.
+                let side = |lib: &str| -> Option<(f64, f64)> {
+                    let theirs: Option<Vec<f64>> = refs
+                        .iter()
+                        .map(|r| r.get(&t).and_then(|r| r[lib][name].as_f64()))
+                        .collect();
+                    let theirs = theirs?;
+                    let ratio = median(mine.iter().zip(&theirs).map(|(o, r)| o / r).collect());
+                    Some((median(theirs), ratio))
+                };
+                let (albu, ia) = (side("albumentations"), side("imgaug"));
+                let fmt =
+                    |v: Option<(f64, f64)>| v.map_or("-".to_string(), |v| format!("{:.0}", v.0));
                 let ratio =
-                    |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.2}", ours / v));
+                    |v: Option<(f64, f64)>| v.map_or("-".to_string(), |v| format!("{:.2}", v.1));
                 print!(
-                    " {ours:>9.0} {:>9} {:>9} {:>7} {:>7}",
+                    " {:>9.0} {:>9} {:>9} {:>7} {:>7}",
+                    median(mine.clone()),
                     fmt(albu),
                     fmt(ia),
                     ratio(albu),
                     ratio(ia)
                 );
                 let entry = ratios.entry(t).or_default();
-                if let Some(a) = albu {
-                    entry.0.push(ours / a);
+                if let Some((_, r)) = albu {
+                    entry.0.push(r);
                 }
-                if let Some(i) = ia {
-                    entry.1.push(ours / i);
+                if let Some((_, r)) = ia {
+                    entry.1.push(r);
                 }
             }
-            let same = prints.windows(2).all(|w| w[0] == w[1]);
+            let same = prints[i].windows(2).all(|w| w[0] == w[1]);
             // The output's hash (images and boxes), to compare builds: an optimisation that keeps
             // an op's semantics keeps this value.
-            println!(" {:>9} {:016x}", if same { "yes" } else { "NO" }, prints[0]);
-            ensure!(same, "`{name}`: output differs between thread counts");
+            println!(
+                " {:>9} {:016x}",
+                if same { "yes" } else { "NO" },
+                prints[i][0]
+            );
+            ensure!(
+                same,
+                "`{name}`: output differs between thread counts or rounds"
+            );
         }
         for (t, (albu, ia)) in &ratios {
             let gmean =
