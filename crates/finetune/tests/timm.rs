@@ -10,7 +10,10 @@ use kindling_finetune::{EvalTransform, IMAGENET_MEAN, IMAGENET_STD, Interpolatio
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/zoo")
+    PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../../tests/fixtures/zoo")
 }
 
 fn fixture() -> Value {

@@ -34,8 +34,10 @@ fn state(model: &ZooModel) -> Vec<(String, Vec<usize>, Vec<f32>)> {
 }
 
 fn train_step(name: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("../../tests/fixtures/zoo/train_step_{name}.json"));
+    let path = PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join(format!("../../tests/fixtures/zoo/train_step_{name}.json"));
     let f: Value =
         serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("JSON");
     let (batch, size) = (

@@ -202,8 +202,10 @@ fn an_identity_head_returns_pooled_features() {
 #[test]
 fn real_torch_files_give_torchvisions_logits() {
     use burn::tensor::TensorData;
-    let dir =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/zoo/files");
+    let dir = std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../../tests/fixtures/zoo/files");
     let f: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
     let device = Device::flex();

@@ -89,14 +89,17 @@ impl BatchNorm {
     /// as PyTorch's CUDA BatchNorm does with an f16 input.
     pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
         let dtype = input.dtype();
-        to_dtype(self.forward_f32(full(input)), dtype)
+        to_dtype(self.forward_f32(input), dtype)
     }
 
+    /// The forward in f32 under autocast: `input` is cast to f32 ([`full`]) except where the
+    /// fused Flex kernel takes it as it is (it widens an f16/bf16 input itself and keeps it low
+    /// precision for the backward, as PyTorch's BatchNorm does).
     fn forward_f32<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
         let device = input.device();
         if !(device.is_autodiff() && self.training.is_enabled()) {
             return batch_norm(
-                input,
+                full(input),
                 self.gamma.val(),
                 self.beta.val(),
                 self.running_mean.value().to_device(&device),
@@ -112,7 +115,7 @@ impl BatchNorm {
             match crate::fused::try_batch_norm_train(&input, &gamma, &beta, self.epsilon) {
                 Some(result) => result,
                 None => {
-                    let r = batch_norm_train(input, gamma, beta, self.epsilon);
+                    let r = batch_norm_train(full(input), gamma, beta, self.epsilon);
                     (r.output, r.mean, r.variance)
                 }
             };

@@ -24,7 +24,11 @@ use kindling_train::{Goal, History, Result as TrainResult, StepOutput, Task, Tas
 use ppocr_cls::Model;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/onnx")
+    std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
+    .join("../../tests/fixtures/onnx")
 }
 
 fn imported(dir: &Path) -> Imported {

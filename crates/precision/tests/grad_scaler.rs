@@ -51,9 +51,9 @@ fn grads(
 
 #[test]
 fn trajectories_match_torch() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/fixtures/precision/grad_scaler.json"
+    let text = std::fs::read_to_string(format!(
+        "{}/../../tests/fixtures/precision/grad_scaler.json",
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into())
     ))
     .unwrap();
     let fixture: Value = serde_json::from_str(&text).unwrap();

@@ -19,10 +19,10 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
-use burn::tensor::Tensor;
+use burn::tensor::{FloatDType, Tensor};
 use rayon::prelude::*;
 
-use super::real::{Real, contiguous, slice, tensor, with_real};
+use super::real::{Real, cast, contiguous, low_precision, slice, tensor, with_real};
 
 /// The backend extension: implemented for Flex and for autodiff over Flex.
 #[backend_extension(Flex, Autodiff)]
@@ -212,7 +212,24 @@ fn input_grad<E: Real>(out: &mut [E], x: &[E], dy: &[E], [mean, is, mdy, mdyx, s
     }
 }
 
+/// The forward; an f16/bf16 input (autocast, with f32 parameters) is widened to f32 and the
+/// output rounded back, the statistics stay f32.
 fn forward_flex(
+    x: FlexTensor,
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    epsilon: f64,
+) -> (FlexTensor, FlexTensor, FlexTensor) {
+    match low_precision(&x) {
+        Some(dtype) => {
+            let (y, mean, var) = forward_real(cast(x, FloatDType::F32), gamma, beta, epsilon);
+            (cast(y, dtype), mean, var)
+        }
+        None => forward_real(x, gamma, beta, epsilon),
+    }
+}
+
+fn forward_real(
     x: FlexTensor,
     gamma: FlexTensor,
     beta: FlexTensor,
@@ -234,7 +251,27 @@ fn forward_flex(
     })
 }
 
+/// The backward; for an f16/bf16 input, `x` and `dy` are widened to f32 and `dx` rounded back
+/// (γ's and β's gradients are f32, as γ and β are).
 fn backward_flex(
+    x: FlexTensor,
+    gamma: FlexTensor,
+    mean: FlexTensor,
+    var: FlexTensor,
+    dy: FlexTensor,
+    epsilon: f64,
+) -> (FlexTensor, FlexTensor, FlexTensor) {
+    match low_precision(&x) {
+        Some(dtype) => {
+            let (x, dy) = (cast(x, FloatDType::F32), cast(dy, FloatDType::F32));
+            let (dx, dgamma, dbeta) = backward_real(x, gamma, mean, var, dy, epsilon);
+            (cast(dx, dtype), dgamma, dbeta)
+        }
+        None => backward_real(x, gamma, mean, var, dy, epsilon),
+    }
+}
+
+fn backward_real(
     x: FlexTensor,
     gamma: FlexTensor,
     mean: FlexTensor,
@@ -392,6 +429,69 @@ mod tests {
         for (i, (a, b)) in fused.into_iter().zip(burn).enumerate() {
             let what = ["output", "mean", "variance", "dx", "dgamma", "dbeta"][i];
             assert_close(a, b, tol, &format!("{dtype:?} {shape:?} {what}"));
+        }
+    }
+
+    /// Autocast: an f16/bf16 input with f32 parameters is computed in f32. The output and dx
+    /// keep the input's dtype and are within one rounding of the f64 composition on the same
+    /// inputs; the statistics and the parameters' gradients are f32.
+    #[test]
+    fn half_precision_input_with_f32_parameters() {
+        use burn::tensor::FloatDType;
+        let device = Device::flex().autodiff();
+        for (dtype, tol) in [(DType::F16, 2f64.powi(-10)), (DType::BF16, 2f64.powi(-7))] {
+            let shape = [4, 3, 6, 5];
+            let x0 = random(shape, dtype, 1, &device);
+            let (g0, b0) = (
+                random([3], DType::F32, 2, &device),
+                random([3], DType::F32, 3, &device),
+            );
+            let w0 = random(shape, dtype, 4, &device);
+            let run = |exact: bool| {
+                let to = |d: DType| {
+                    if exact {
+                        FloatDType::F64
+                    } else {
+                        FloatDType::from(d)
+                    }
+                };
+                let x = x0.clone().cast(to(dtype)).require_grad();
+                let gamma = g0.clone().cast(to(DType::F32)).require_grad();
+                let beta = b0.clone().cast(to(DType::F32)).require_grad();
+                let (y, mean, var) = if exact {
+                    let r = batch_norm_train(x.clone(), gamma.clone(), beta.clone(), 1e-5);
+                    (r.output, r.mean, r.variance)
+                } else {
+                    super::train(x.clone(), gamma.clone(), beta.clone(), 1e-5)
+                };
+                let grads = (y.clone() * w0.clone().cast(to(dtype))).sum().backward();
+                let dx = x.grad(&grads).expect("x grad");
+                let (dg, db) = (
+                    gamma.grad(&grads).expect("γ grad"),
+                    beta.grad(&grads).expect("β grad"),
+                );
+                if !exact {
+                    assert_eq!([y.dtype(), dx.dtype()], [dtype, dtype], "output, dx");
+                    assert_eq!(
+                        [mean.dtype(), var.dtype(), dg.dtype(), db.dtype()],
+                        [DType::F32; 4]
+                    );
+                }
+                [
+                    y.into_data(),
+                    mean.into_data(),
+                    var.into_data(),
+                    dx.into_data(),
+                    dg.into_data(),
+                    db.into_data(),
+                ]
+            };
+            let (low, exact) = (run(false), run(true));
+            for (i, (a, b)) in low.into_iter().zip(exact).enumerate() {
+                let what = ["output", "mean", "variance", "dx", "dgamma", "dbeta"][i];
+                let tol = if matches!(i, 0 | 3) { tol } else { 1e-5 };
+                assert_close(a, b, tol, &format!("{dtype:?} {what}"));
+            }
         }
     }
 

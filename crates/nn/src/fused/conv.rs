@@ -358,7 +358,7 @@ fn forward_flex(x: FlexTensor, weight: FlexTensor, options: &ConvOptions<2>) -> 
 
 impl Conv2dKernels for Flex {
     fn kindling_conv2d(x: FlexTensor, weight: FlexTensor, options: ConvOptions<2>) -> FlexTensor {
-        forward_flex(x, weight, &options)
+        binary_op::run(x, weight, &options, forward_flex)
     }
 }
 
@@ -505,6 +505,50 @@ mod tests {
     fn f32_equals_burns_convolution() {
         for (x, w, options) in cases() {
             compare(DType::F32, x, w, options, 1e-5);
+        }
+    }
+
+    /// f16 and bf16 (autocast's convolutions): computed in f32 and rounded once, so the output
+    /// and both gradients are the f64 convolution of the same inputs to within the dtype's
+    /// rounding, and all three keep the dtype.
+    #[test]
+    fn half_precision_is_computed_in_f32_and_keeps_its_dtype() {
+        use burn::tensor::{FloatDType, Tensor};
+        let device = Device::flex().autodiff();
+        // Twice the unit roundoff: one rounding of an f32 result.
+        for (dtype, tol) in [(DType::F16, 2f64.powi(-10)), (DType::BF16, 2f64.powi(-7))] {
+            for (x, w, options) in cases() {
+                let (x0, w0) = (random(x, dtype, 1, &device), random(w, dtype, 2, &device));
+                let y_dims = conv2d(x0.clone(), w0.clone(), None, options.clone()).dims();
+                let weights = random(y_dims, dtype, 3, &device);
+                let run = |cast: Option<FloatDType>, fused: bool| -> Vec<TensorData> {
+                    let to = |t: &Tensor<4>| match cast {
+                        Some(d) => t.clone().cast(d),
+                        None => t.clone(),
+                    };
+                    let (xt, wt) = (to(&x0).require_grad(), to(&w0).require_grad());
+                    let y = if fused {
+                        super::conv2d(xt.clone(), wt.clone(), options.clone())
+                    } else {
+                        conv2d(xt.clone(), wt.clone(), None, options.clone())
+                    };
+                    let grads = (y.clone() * to(&weights)).sum().backward();
+                    let (dx, dw) = (xt.grad(&grads).expect("dx"), wt.grad(&grads).expect("dw"));
+                    for (t, what) in [
+                        (y.dtype(), "output"),
+                        (dx.dtype(), "dx"),
+                        (dw.dtype(), "dw"),
+                    ] {
+                        assert_eq!(t, to(&x0).dtype(), "{what} dtype");
+                    }
+                    vec![y.into_data(), dx.into_data(), dw.into_data()]
+                };
+                let (low, exact) = (run(None, true), run(Some(FloatDType::F64), false));
+                for (i, (a, b)) in low.into_iter().zip(exact).enumerate() {
+                    let what = ["output", "dx", "dw"][i];
+                    assert_close(a, b, tol, &format!("{dtype:?} {x:?} {w:?} {what}"));
+                }
+            }
         }
     }
 

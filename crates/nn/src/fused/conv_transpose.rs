@@ -90,7 +90,7 @@ impl ConvTranspose2dKernels for Flex {
         weight: FlexTensor,
         options: ConvTransposeOptions<2>,
     ) -> FlexTensor {
-        forward_flex(x, weight, &options)
+        binary_op::run(x, weight, &options, forward_flex)
     }
 }
 

@@ -207,7 +207,7 @@ impl DepthwiseKernels for Flex {
         weight: FlexTensor,
         options: ConvOptions<2>,
     ) -> FlexTensor {
-        forward_flex(x, weight, &options)
+        binary_op::run(x, weight, &options, forward_flex)
     }
 }
 

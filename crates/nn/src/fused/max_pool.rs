@@ -13,11 +13,11 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
-use burn::tensor::Tensor;
 use burn::tensor::ops::MaxPoolOptions;
+use burn::tensor::{FloatDType, Tensor};
 use rayon::prelude::*;
 
-use super::real::{Real, contiguous, slice, tensor, with_real};
+use super::real::{Real, cast, contiguous, low_precision, slice, tensor, with_real};
 
 /// The backend extension: implemented for Flex and for autodiff over Flex.
 #[backend_extension(Flex, Autodiff)]
@@ -135,7 +135,19 @@ fn backward_kernel<E: Real>(
     dx
 }
 
+/// The forward; an f16/bf16 input is pooled in f32 (exact: the maxima are inputs) and rounded
+/// back, so that under autocast the pool keeps u32 arg-maxes instead of Burn's i64 indices.
 fn forward_flex(x: FlexTensor, options: &MaxPoolOptions<2>) -> (FlexTensor, Vec<u32>) {
+    match low_precision(&x) {
+        Some(dtype) => {
+            let (y, arg) = forward_real(cast(x, FloatDType::F32), options);
+            (cast(y, dtype), arg)
+        }
+        None => forward_real(x, options),
+    }
+}
+
+fn forward_real(x: FlexTensor, options: &MaxPoolOptions<2>) -> (FlexTensor, Vec<u32>) {
     let shape: [usize; 4] = x.shape().dims();
     let x = contiguous(x);
     with_real!(x.dtype(), E => {
@@ -162,11 +174,22 @@ impl Backward<Flex, 1> for MaxPool2dBackward {
         let dy = contiguous(grads.consume::<Flex>(&ops.node));
         let (x_shape, arg) = ops.state;
         if let Some(node) = node_x {
+            // An f16/bf16 gradient is scattered (overlapping windows summed) in f32.
+            let low = low_precision(&dy);
+            let dy = if low.is_some() {
+                cast(dy, FloatDType::F32)
+            } else {
+                dy
+            };
             let plane_out = dy.shape().dims::<4>()[2] * dy.shape().dims::<4>()[3];
-            with_real!(dy.dtype(), E => {
-                let dx = backward_kernel::<E>(slice(&dy), &arg, plane_out, x_shape);
-                grads.register::<Flex>(node.id, tensor(dx, x_shape));
-            })
+            let dx = with_real!(dy.dtype(), E => {
+                tensor(backward_kernel::<E>(slice(&dy), &arg, plane_out, x_shape), x_shape)
+            });
+            let dx = match low {
+                Some(d) => cast(dx, d),
+                None => dx,
+            };
+            grads.register::<Flex>(node.id, dx);
         }
     }
 }
@@ -206,6 +229,7 @@ mod tests {
             } else {
                 max_pool2d(xt.clone(), options.clone())
             };
+            assert_eq!(y.dtype(), dtype, "output dtype");
             let weights = random(y.dims(), dtype, 3, &device);
             let grads = (y.clone() * weights).sum().backward();
             [y.into_data(), xt.grad(&grads).expect("dx").into_data()]
@@ -240,13 +264,32 @@ mod tests {
                     .with_stride([2, 2])
                     .with_padding([1, 1]),
             );
-            // overlapping windows, dilation
+            // overlapping windows, dilation (f32/f64 only below: Burn sums overlapping f16
+            // gradients in f16, the kernel in f32)
             compare(
                 dtype,
                 [1, 2, 10, 9],
                 MaxPoolOptions::new([3, 2])
                     .with_stride([1, 2])
                     .with_dilation([2, 1]),
+            );
+        }
+    }
+
+    /// f16 and bf16 (autocast): pooled in f32 and rounded back, which is exact, so equal to
+    /// Burn's pool in the dtype wherever no window overlaps another.
+    #[test]
+    fn half_precision_equals_burns_max_pool() {
+        for dtype in [DType::F16, DType::BF16] {
+            compare(
+                dtype,
+                [2, 3, 8, 6],
+                MaxPoolOptions::new([2, 2]).with_stride([2, 2]),
+            );
+            compare(
+                dtype,
+                [1, 2, 9, 7],
+                MaxPoolOptions::new([3, 3]).with_stride([3, 3]),
             );
         }
     }

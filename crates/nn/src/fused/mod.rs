@@ -37,6 +37,20 @@ use burn::tensor::{DType, Tensor};
 /// f32 or f64, with the kernels compiled in (`flex` feature) and not switched off by
 /// `KINDLING_FUSED=0` (a switch for measuring them against Burn's composition).
 pub fn fused_available<const D: usize>(tensor: &Tensor<D>) -> bool {
+    matches!(tensor.dtype(), DType::F32 | DType::F64) && on_fused_device(tensor)
+}
+
+/// [`fused_available`] for the convolution, BatchNorm and max-pool kernels, which also take f16 and bf16
+/// (autocast's dtypes): they widen them to f32 and round the results back (`binary_op::run`).
+fn fused_available_widening<const D: usize>(tensor: &Tensor<D>) -> bool {
+    matches!(
+        tensor.dtype(),
+        DType::F32 | DType::F64 | DType::F16 | DType::BF16
+    ) && on_fused_device(tensor)
+}
+
+/// Whether `tensor` is on a Flex device with the kernels compiled in and enabled.
+fn on_fused_device<const D: usize>(tensor: &Tensor<D>) -> bool {
     #[cfg(feature = "flex")]
     {
         use burn::backend::DispatchDevice;
@@ -49,11 +63,11 @@ pub fn fused_available<const D: usize>(tensor: &Tensor<D>) -> bool {
             #[allow(unreachable_patterns)]
             _ => false,
         };
-        on_flex && matches!(tensor.dtype(), DType::F32 | DType::F64) && enabled()
+        on_flex && enabled()
     }
     #[cfg(not(feature = "flex"))]
     {
-        let _ = (tensor, DType::F32);
+        let _ = tensor;
         false
     }
 }
@@ -66,7 +80,9 @@ fn enabled() -> bool {
 }
 
 /// Training-mode BatchNorm with the batch's statistics: `(output, mean, biased variance)`, or
-/// `None` where the fused kernel does not run (see the module docs).
+/// `None` where the fused kernel does not run (see the module docs). An f16/bf16 `x` with f32
+/// `gamma` and `beta` (autocast) is computed in f32: the output has `x`'s dtype, the statistics
+/// are f32.
 ///
 /// # Shapes
 /// - `x`: `[batch, channels, ...]`; `gamma`, `beta` and the returned statistics `[channels]`
@@ -76,7 +92,13 @@ pub fn try_batch_norm_train<const D: usize>(
     beta: &Tensor<1>,
     epsilon: f64,
 ) -> Option<(Tensor<D>, Tensor<1>, Tensor<1>)> {
-    if D < 2 || !fused_available(x) || gamma.dtype() != x.dtype() || beta.dtype() != x.dtype() {
+    // Parameters of the input's dtype, or f32 ones for an f16/bf16 input (autocast: the kernel
+    // widens the input and keeps it low precision for the backward).
+    let params = match x.dtype() {
+        DType::F16 | DType::BF16 => DType::F32,
+        dtype => dtype,
+    };
+    if D < 2 || !fused_available_widening(x) || gamma.dtype() != params || beta.dtype() != params {
         return None;
     }
     #[cfg(feature = "flex")]
@@ -98,8 +120,8 @@ pub fn try_batch_norm_train<const D: usize>(
 /// A 2-D convolution without bias: with `groups == 1` its backward computes the data gradient
 /// as gemm + col2im and the weight gradient as one gemm per chunk of samples over im2col
 /// columns; a depthwise convolution (`groups == in`, weight `[m·in, 1, kh, kw]`) runs direct
-/// per-plane loops both ways. `None` where it does not run (another device or dtype, other
-/// grouped convolutions).
+/// per-plane loops both ways; f16 and bf16 inputs are computed in f32 and rounded back. `None`
+/// where it does not run (another device, other grouped convolutions).
 ///
 /// # Shapes
 /// - `x`: `[batch, in, h, w]`, `weight`: `[out, in / groups, kh, kw]` → `[batch, out, h', w']`
@@ -110,7 +132,10 @@ pub fn try_conv2d(
 ) -> Option<Tensor<4>> {
     let (c_in, [c_out, per_group, _, _]) = (x.dims()[1], weight.dims());
     let depthwise = options.groups == c_in && c_in > 1 && per_group == 1 && c_out % c_in == 0;
-    if (options.groups != 1 && !depthwise) || !fused_available(x) || weight.dtype() != x.dtype() {
+    if (options.groups != 1 && !depthwise)
+        || !fused_available_widening(x)
+        || weight.dtype() != x.dtype()
+    {
         return None;
     }
     #[cfg(feature = "flex")]
@@ -128,8 +153,8 @@ pub fn try_conv2d(
 }
 
 /// A 2-D transposed convolution without bias through the convolution's gemm kernels (its
-/// output is a convolution's data gradient; see `conv_transpose`); `None` where it does not
-/// run (another device or dtype, `groups > 1`).
+/// output is a convolution's data gradient; see `conv_transpose`), f16 and bf16 computed in f32;
+/// `None` where it does not run (another device, `groups > 1`).
 ///
 /// # Shapes
 /// - `x`: `[batch, in, h, w]`, `weight`: `[in, out, kh, kw]` → `[batch, out, h', w']`
@@ -138,7 +163,7 @@ pub fn try_conv_transpose2d(
     weight: &Tensor<4>,
     options: &ConvTransposeOptions<2>,
 ) -> Option<Tensor<4>> {
-    if options.groups != 1 || !fused_available(x) || weight.dtype() != x.dtype() {
+    if options.groups != 1 || !fused_available_widening(x) || weight.dtype() != x.dtype() {
         return None;
     }
     #[cfg(feature = "flex")]
@@ -156,14 +181,14 @@ pub fn try_conv_transpose2d(
 }
 
 /// 2-D max pooling (PyTorch's semantics) whose backward scatters onto the stored arg-max;
-/// `None` where it does not run (another device or dtype, `ceil_mode`).
+/// f16/bf16 pooled in f32; `None` where it does not run (another device, `ceil_mode`).
 ///
 /// # Shapes
 /// - `x`: `[batch, channels, h, w]` → `[batch, channels, h', w']`
 pub fn try_max_pool2d(x: &Tensor<4>, options: &MaxPoolOptions<2>) -> Option<Tensor<4>> {
     let [_, _, h, w] = x.dims();
     // Arg-max indices are u32 per plane.
-    if options.ceil_mode || h * w > u32::MAX as usize || !fused_available(x) {
+    if options.ceil_mode || h * w > u32::MAX as usize || !fused_available_widening(x) {
         return None;
     }
     #[cfg(feature = "flex")]

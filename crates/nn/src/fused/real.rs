@@ -1,8 +1,10 @@
 //! The element types the fused kernels compute in (f32, f64) and the conversions between Flex
 //! tensors and slices.
 
+use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
-use burn::tensor::{Element, Shape, TensorData};
+use burn::backend::ops::FloatTensorOps;
+use burn::tensor::{DType, Element, FloatDType, Shape, TensorData};
 
 /// A float the kernels run on; sums accumulate in `Acc` (f64 for both: f32 statistics of a
 /// large batch lose digits in an f32 sum).
@@ -40,6 +42,21 @@ impl Real for f64 {
     fn from_f64(v: f64) -> Self {
         v
     }
+}
+
+/// The low-precision dtype (f16, bf16) a kernel widens to f32 and rounds its results back to,
+/// if `tensor` has one.
+pub fn low_precision(tensor: &FlexTensor) -> Option<FloatDType> {
+    match tensor.dtype() {
+        DType::F16 => Some(FloatDType::F16),
+        DType::BF16 => Some(FloatDType::BF16),
+        _ => None,
+    }
+}
+
+/// Flex's cast.
+pub fn cast(tensor: FlexTensor, dtype: FloatDType) -> FlexTensor {
+    <Flex as FloatTensorOps<Flex>>::float_cast(tensor, dtype)
 }
 
 /// The tensor's elements in row-major order (a copy only when it is not contiguous).
