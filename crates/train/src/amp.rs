@@ -5,7 +5,7 @@
 
 use burn::module::Module;
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, FloatDType, Tensor};
 use kindling_precision::{
     AutocastGuard, GradScaler, GradScalerConfig, GradScalerState, autocast_inputs,
 };
@@ -34,17 +34,7 @@ impl MixedPrecision {
                 checked: false,
             });
         };
-        if !device.supports_dtype(dtype) {
-            return Err(TrainError::Task(format!(
-                "--amp {}: device `{}` cannot compute {dtype:?}; use --amp {} or another device",
-                cfg.amp,
-                cfg.device,
-                match cfg.amp {
-                    Amp::F16 => "bf16",
-                    _ => "f16",
-                }
-            )));
-        }
+        refuse_unsupported(cfg, dtype, device.supports_dtype(dtype))?;
         let s = &cfg.grad_scaler;
         let scaler = GradScalerConfig::new()
             .with_enabled(s.enabled_for(cfg.amp))
@@ -169,9 +159,45 @@ impl MixedPrecision {
     }
 }
 
+/// The error for a device that cannot compute the autocast dtype (`supported` = what the
+/// device reports), naming the amp value, the device and the other dtype to try.
+fn refuse_unsupported(cfg: &RunConfig, dtype: FloatDType, supported: bool) -> Result<()> {
+    if supported {
+        return Ok(());
+    }
+    Err(TrainError::Task(format!(
+        "--amp {}: device `{}` cannot compute {dtype:?}; use --amp {} or another device",
+        cfg.amp,
+        cfg.device,
+        match cfg.amp {
+            Amp::F16 => "bf16",
+            _ => "f16",
+        }
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_device_without_the_dtype_is_refused_naming_both() {
+        let cfg = RunConfig {
+            amp: Amp::F16,
+            ..RunConfig::default()
+        };
+        assert!(refuse_unsupported(&cfg, FloatDType::F16, true).is_ok());
+        let err = refuse_unsupported(&cfg, FloatDType::F16, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--amp f16")
+                && err.contains(&format!("device `{}`", cfg.device))
+                && err.contains("F16")
+                && err.contains("use --amp bf16"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn an_amp_run_refuses_a_checkpoint_without_scaler_state() {

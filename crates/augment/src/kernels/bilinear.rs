@@ -126,22 +126,161 @@ unsafe fn horizontal_avx512(data: &[u8], start: usize, c: usize, t: &ValueTaps, 
     }
 }
 
-/// The horizontal pass of source row `y`: AVX-512 where the CPU has it, else [`horizontal`].
+/// The horizontal taps for the AVX2 pass, per group of 4 output values whose sources (both
+/// taps) lie within 16 bytes: every enlargement and shrinks up to about 3× for RGB.
+struct GroupTaps {
+    /// First byte of each group's 16-byte source window; `u32::MAX` where the group spans
+    /// more.
+    base: Vec<u32>,
+    /// Per group: `vpshufb` indices taking each value's two source bytes from the window as a
+    /// pair of `i16` (−1 zeroes the high bytes).
+    idx: Vec<[i8; 16]>,
+    /// Per group: each value's two weights as the matching `i16` pair.
+    w: Vec<[i16; 8]>,
+    /// Per value, for the groups that span more and the tail.
+    values: ValueTaps,
+}
+
+impl GroupTaps {
+    fn new<const C: usize>(xs: &[(usize, i32, i32)]) -> Self {
+        let values = ValueTaps::new::<C>(xs);
+        let groups = values.offsets.len() / 4;
+        let (mut base, mut idx, mut w) = (Vec::new(), Vec::new(), Vec::new());
+        for g in 0..groups {
+            let offs = &values.offsets[4 * g..4 * g + 4];
+            let lo = *offs.iter().min().expect("4 values");
+            let hi = *offs.iter().max().expect("4 values") + C as i32;
+            base.push(if hi - lo < 16 { lo as u32 } else { u32::MAX });
+            idx.push(std::array::from_fn(|b| {
+                let (v, part) = (b / 4, b % 4);
+                match part {
+                    0 if hi - lo < 16 => (offs[v] - lo) as i8,
+                    2 if hi - lo < 16 => (offs[v] + C as i32 - lo) as i8,
+                    _ => -1,
+                }
+            }));
+            w.push(std::array::from_fn(|k| {
+                let j = 4 * g + k / 2;
+                (if k % 2 == 0 {
+                    values.w0[j]
+                } else {
+                    values.w1[j]
+                }) as i16
+            }));
+        }
+        Self {
+            base,
+            idx,
+            w,
+            values,
+        }
+    }
+}
+
+/// [`horizontal`] 8 values at a time with AVX2 (CPUs without AVX-512); the same sums. Each
+/// half of a vector holds one group's 16-byte source window: one `vpshufb` places the two
+/// taps of its 4 values side by side as `i16`, one `vpmaddwd` applies both weights. A pair of
+/// groups that does not fit (a strong shrink, or a window past the end of `data`) goes one
+/// value at a time. (AVX2 gathers, tried first, took 55 % of resize time: 0.49× OpenCV.)
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn horizontal_avx2(data: &[u8], start: usize, c: usize, t: &GroupTaps, out: &mut [i32]) {
+    use std::arch::x86_64::*;
+    let row = &data[start..];
+    let v = &t.values;
+    let scalar = |j: usize| {
+        let o = v.offsets[j] as usize;
+        row[o] as i32 * v.w0[j] + row[o + c] as i32 * v.w1[j]
+    };
+    // A window must end inside `row`; the `u32::MAX` of a wide group never passes (rows of
+    // 4 GiB and more take the scalar pass).
+    let limit = if row.len() < u32::MAX as usize {
+        row.len().saturating_sub(16)
+    } else {
+        0
+    };
+    let pairs = t
+        .base
+        .chunks_exact(2)
+        .zip(t.idx.chunks_exact(2))
+        .zip(t.w.chunks_exact(2))
+        .zip(out.chunks_exact_mut(8));
+    for (p, (((base, idx), w), o)) in pairs.enumerate() {
+        let (b0, b1) = (base[0] as usize, base[1] as usize);
+        if b0.max(b1) <= limit {
+            // SAFETY: both 16-byte windows lie inside `row` (checked above); `idx` and `w` are
+            // two groups' 32 contiguous bytes each, `o` the pair's 8 values.
+            unsafe {
+                let window = _mm256_set_m128i(
+                    _mm_loadu_si128(row.as_ptr().add(b1).cast()),
+                    _mm_loadu_si128(row.as_ptr().add(b0).cast()),
+                );
+                let idx = _mm256_loadu_si256(idx.as_ptr().cast());
+                let w = _mm256_loadu_si256(w.as_ptr().cast());
+                let sum = _mm256_madd_epi16(_mm256_shuffle_epi8(window, idx), w);
+                _mm256_storeu_si256(o.as_mut_ptr().cast(), sum);
+            }
+        } else {
+            for (k, x) in o.iter_mut().enumerate() {
+                *x = scalar(8 * p + k);
+            }
+        }
+    }
+    let done = t.base.len() / 2 * 8;
+    for (j, x) in out.iter_mut().enumerate().skip(done) {
+        *x = scalar(j);
+    }
+}
+
+/// Which horizontal pass runs: picked once per image from the CPU's features.
+enum Horizontal {
+    Scalar,
+    #[cfg(target_arch = "x86_64")]
+    Avx2(GroupTaps),
+    #[cfg(target_arch = "x86_64")]
+    Avx512(ValueTaps),
+}
+
+impl Horizontal {
+    fn new<const C: usize>(xs: &[(usize, i32, i32)]) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if crate::simd::has_avx512_vbmi() {
+                return Self::Avx512(ValueTaps::new::<C>(xs));
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return Self::Avx2(GroupTaps::new::<C>(xs));
+            }
+        }
+        Self::Scalar
+    }
+}
+
+/// The horizontal pass of source row `y` on the path `pass` picked.
 #[inline(always)]
 fn horizontal_row<const C: usize>(
     src: &ImageBuf<u8>,
     y: usize,
     xs: &[(usize, i32, i32)],
-    vector: Option<&ValueTaps>,
+    pass: &Horizontal,
     out: &mut [i32],
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(t) = vector {
-        // SAFETY: `vector` is only built when the CPU has AVX-512 F, BW and VBMI (`resize_c`).
-        return unsafe { horizontal_avx512(src.data(), y * src.width() * C, C, t, out) };
+    match pass {
+        Horizontal::Scalar => horizontal::<C>(src.row(y), xs, out),
+        // SAFETY: the variant is only built when the CPU has the features (`Horizontal::new`).
+        #[cfg(target_arch = "x86_64")]
+        Horizontal::Avx2(t) => unsafe {
+            horizontal_avx2(src.data(), y * src.width() * C, C, t, out)
+        },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Horizontal::Avx512(t) => unsafe {
+            horizontal_avx512(src.data(), y * src.width() * C, C, t, out)
+        },
     }
-    let _ = vector;
-    horizontal::<C>(src.row(y), xs, out)
 }
 
 #[inline(always)]
@@ -156,10 +295,7 @@ fn resize_c<const C: usize>(src: &ImageBuf<u8>, dst: &mut [u8], dw: usize, dh: u
     let (sw, sh) = (src.width(), src.height());
     let xs = taps(sw, dw);
     let ys = taps(sh, dh);
-    #[cfg(target_arch = "x86_64")]
-    let vector = crate::simd::has_avx512_vbmi().then(|| ValueTaps::new::<C>(&xs));
-    #[cfg(not(target_arch = "x86_64"))]
-    let vector: Option<ValueTaps> = None;
+    let pass = Horizontal::new::<C>(&xs);
     // The horizontal sums of two source rows, tagged with the row they hold.
     let mut rows = [
         (usize::MAX, vec![0i32; dw * C]),
@@ -171,12 +307,12 @@ fn resize_c<const C: usize>(src: &ImageBuf<u8>, dst: &mut [u8], dw: usize, dh: u
             if rows[1].0 == y0 {
                 rows.swap(0, 1);
             } else {
-                horizontal_row::<C>(src, y0, &xs, vector.as_ref(), &mut rows[0].1);
+                horizontal_row::<C>(src, y0, &xs, &pass, &mut rows[0].1);
                 rows[0].0 = y0;
             }
         }
         if rows[1].0 != y1 {
-            horizontal_row::<C>(src, y1, &xs, vector.as_ref(), &mut rows[1].1);
+            horizontal_row::<C>(src, y1, &xs, &pass, &mut rows[1].1);
             rows[1].0 = y1;
         }
         vertical(&rows[0].1, &rows[1].1, b0, b1, out);
@@ -258,14 +394,26 @@ mod tests {
         let data: Vec<u8> = (0..sw * sh * C).map(|i| (i * 131 % 256) as u8).collect();
         let src = ImageBuf::with_data(sw, sh, C, data);
         let xs = taps(sw, dw);
-        let t = ValueTaps::new::<C>(&xs);
         for y in 0..sh {
             let mut expected = vec![0; dw * C];
             horizontal::<C>(src.row(y), &xs, &mut expected);
-            let mut out = vec![0; dw * C];
-            // SAFETY: checked by the caller.
-            unsafe { horizontal_avx512(src.data(), y * sw * C, C, &t, &mut out) };
-            assert_eq!(out, expected, "{sw}→{dw}, {C} channels, row {y}");
+            let start = y * sw * C;
+            #[cfg(target_arch = "x86_64")]
+            if crate::simd::has_avx512_vbmi() {
+                let mut out = vec![0; dw * C];
+                let t = ValueTaps::new::<C>(&xs);
+                // SAFETY: checked on the line above.
+                unsafe { horizontal_avx512(src.data(), start, C, &t, &mut out) };
+                assert_eq!(out, expected, "avx512: {sw}→{dw}, {C} channels, row {y}");
+            }
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                let mut out = vec![0; dw * C];
+                let t = GroupTaps::new::<C>(&xs);
+                // SAFETY: checked on the line above.
+                unsafe { horizontal_avx2(src.data(), start, C, &t, &mut out) };
+                assert_eq!(out, expected, "avx2: {sw}→{dw}, {C} channels, row {y}");
+            }
         }
     }
 
@@ -283,21 +431,20 @@ mod tests {
     }
 
     #[test]
-    fn the_vector_pass_equals_the_scalar_one_when_shrinking_and_enlarging() {
-        #[cfg(target_arch = "x86_64")]
-        if crate::simd::has_avx512_vbmi() {
-            for (sw, dw) in [
-                (512, 256),
-                (37, 100),
-                (300, 224),
-                (2, 17),
-                (640, 61),
-                (512, 100),
-            ] {
-                both::<1>(sw, 3, dw);
-                both::<3>(sw, 3, dw);
-                both::<4>(sw, 3, dw);
-            }
+    fn the_vector_passes_equal_the_scalar_one_when_shrinking_and_enlarging() {
+        for (sw, dw) in [
+            (512, 256),
+            (37, 100),
+            (300, 224),
+            (2, 17),
+            (640, 61),
+            (512, 100),
+            (224, 256),
+            (341, 224),
+        ] {
+            both::<1>(sw, 3, dw);
+            both::<3>(sw, 3, dw);
+            both::<4>(sw, 3, dw);
         }
     }
 }

@@ -10,12 +10,14 @@ pub(crate) mod hsv_round_trip;
 pub(crate) mod jpeg;
 pub(crate) mod jpeg_dct;
 pub(crate) mod lab_in_place;
+pub(crate) mod lanes;
 pub(crate) mod lut;
 pub(crate) mod median;
 pub(crate) mod pil;
 pub(crate) mod rgb_blocks;
 pub(crate) mod warp;
 pub(crate) mod warp_rows;
+pub(crate) mod warp_u8_avx2;
 pub(crate) mod warp_u8_avx512;
 
 /// Inputs shared by the colour-conversion tests.

@@ -20,7 +20,8 @@ fn all_outside(x: i32, y: i32, k: i32, w: usize, h: usize) -> bool {
     x >= w as i32 || x + k <= 0 || y >= h as i32 || y + k <= 0
 }
 
-/// [`row_u8_bilinear`], 16 pixels at a time where the CPU has AVX-512 (the same bytes).
+/// [`row_u8_bilinear`], 16 pixels at a time where the CPU has AVX-512, 8 with AVX2 (the same
+/// bytes).
 pub(super) fn row_u8_bilinear_any<const C: usize>(
     src: &ImageBuf<u8>,
     xy: &[i32],
@@ -32,6 +33,11 @@ pub(super) fn row_u8_bilinear_any<const C: usize>(
     if crate::simd::has_avx512_vbmi() {
         // SAFETY: the CPU has AVX-512 F, BW and VBMI, checked on the line above.
         return unsafe { super::warp_u8_avx512::row::<C>(src, xy, out, fill, cval) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked on the line above.
+        return unsafe { super::warp_u8_avx2::row::<C>(src, xy, out, fill, cval) };
     }
     row_u8_bilinear::<C>(src, xy, out, fill, cval)
 }
@@ -172,6 +178,70 @@ pub(super) fn row_generic<P: Pixel, const C: usize>(
                     // Cubic overshoots: clamp to the type's range (from_f32 saturates integers).
                     o[k] = round_px::<P>(acc[k].clamp(0.0, P::MAX));
                 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A vector row of `C` channels.
+    type Row = unsafe fn(&ImageBuf<u8>, &[i32], &mut [u8], Fill, u8);
+
+    /// `row` equals the scalar row on positions inside, across and outside the borders.
+    fn equals_scalar<const C: usize>(name: &str, row: Row) {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: i32| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as i32
+        };
+        for (w, h) in [(40usize, 30usize), (2, 2), (17, 5)] {
+            let data: Vec<u8> = (0..w * h * C).map(|i| (i * 97 % 256) as u8).collect();
+            let src = ImageBuf::new(w, h, C, data).expect("valid size");
+            // 1/32-pixel positions from 3 pixels outside to 3 outside on the far side, with
+            // runs wholly inside so that whole blocks take the vector path.
+            let n = 16 * 40 + 7;
+            let xy: Vec<i32> = (0..n)
+                .flat_map(|i| {
+                    if i % 64 < 32 {
+                        [next((w as i32 - 1) * 32), next((h as i32 - 1) * 32)]
+                    } else {
+                        [
+                            next((w as i32 + 6) * 32) - 96,
+                            next((h as i32 + 6) * 32) - 96,
+                        ]
+                    }
+                })
+                .collect();
+            for fill in [Fill::Constant, Fill::Edge, Fill::Reflect] {
+                let mut expected = vec![0u8; n * C];
+                let mut out = vec![0u8; n * C];
+                row_u8_bilinear::<C>(&src, &xy, &mut expected, fill, 7);
+                // SAFETY: the callers pass only paths the CPU has.
+                unsafe { row(&src, &xy, &mut out, fill, 7) };
+                assert_eq!(out, expected, "{name}: {w}×{h}×{C}, {fill:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn vector_rows_equal_the_scalar_row_inside_across_and_outside_the_borders() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use crate::kernels::{warp_u8_avx2 as v2, warp_u8_avx512 as v5};
+            if crate::simd::has_avx512_vbmi() {
+                equals_scalar::<1>("avx512", v5::row::<1>);
+                equals_scalar::<3>("avx512", v5::row::<3>);
+                equals_scalar::<4>("avx512", v5::row::<4>);
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                equals_scalar::<1>("avx2", v2::row::<1>);
+                equals_scalar::<3>("avx2", v2::row::<3>);
+                equals_scalar::<4>("avx2", v2::row::<4>);
             }
         }
     }

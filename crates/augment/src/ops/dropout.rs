@@ -40,7 +40,7 @@ impl Op for Dropout {
         sample_elementwise(&self.p, &self.per_channel, rng)
     }
     fn apply(&self, p: &ElementwiseParams, mut s: Sample) -> Result<Sample> {
-        s.image = map_image!(&s.image, b => replace_elementwise(b, p, |_| 0.0));
+        with_image!(&mut s.image, b => replace_elementwise(b, p, |_| 0.0));
         Ok(s)
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::kernels::filter::FilterPixel;
 use crate::param::check_probability;
-use crate::{AugRng, ImageBuf, Op, Param, Result, Sample, map_image};
+use crate::{AugRng, ImageBuf, Op, Param, Result, Sample, with_image};
 
 /// imgaug's `per_channel` (and similar switches): `true`/`false`, or the probability that it is
 /// on for an image.
@@ -82,32 +82,72 @@ pub(crate) fn threshold(p: f64) -> u64 {
     (p.clamp(0.0, 1.0) * 4_294_967_296.0) as u64
 }
 
-/// Adds `loc + scale · draw()` (0–255 units) per value or per pixel.
-fn add_noise<P: FilterPixel>(
-    img: &ImageBuf<P>,
+/// Noise values drawn per batch: the random stream runs alone in one loop (the generator is
+/// the cost) and the additions in another that the compiler vectorises.
+const NOISE_BATCH: usize = 1024;
+
+/// A pixel type whose batch of noise additions has a vectorised copy (`u8`, the common case).
+pub(crate) trait NoisePixel: FilterPixel {
+    /// `values[i] = store(values[i] + loc + scale · noise[i])`.
+    fn add_scaled(values: &mut [Self], noise: &[f32], loc: f32, scale: f32) {
+        add_scaled(values, noise, loc, scale);
+    }
+}
+
+impl NoisePixel for u16 {}
+impl NoisePixel for f32 {}
+impl NoisePixel for u8 {
+    fn add_scaled(values: &mut [u8], noise: &[f32], loc: f32, scale: f32) {
+        add_scaled_u8(values, noise, loc, scale);
+    }
+}
+
+#[inline(always)]
+fn add_scaled<P: FilterPixel>(values: &mut [P], noise: &[f32], loc: f32, scale: f32) {
+    let noise = &noise[..values.len()];
+    for (v, n) in values.iter_mut().zip(noise) {
+        *v = P::store(v.to_f32() + loc + scale * n);
+    }
+}
+
+crate::simd::kernel! {
+    fn add_scaled_u8(values: &mut [u8], noise: &[f32], loc: f32, scale: f32) ["avx2"] {
+        add_scaled(values, noise, loc, scale)
+    }
+}
+
+/// Adds `loc + scale · draw()` (0–255 units) per value or per pixel, in place.
+fn add_noise<P: NoisePixel>(
+    img: &mut ImageBuf<P>,
     p: &NoiseParams,
-    draw: impl Fn(&mut AugRng) -> f32,
-) -> ImageBuf<P> {
+    mut draw: impl FnMut(&mut AugRng) -> f32,
+) {
     let unit = P::MAX / 255.0;
     let (loc, scale) = (p.loc as f32 * unit, p.scale as f32 * unit);
     let mut rng = AugRng::seed_from_u64(p.seed);
-    let mut out = img.clone();
     let c = img.channels();
-    let data = out.data_mut();
+    let data = img.data_mut();
+    let mut noise = [0f32; NOISE_BATCH];
     if scale == 0.0 {
         data.iter_mut()
             .for_each(|v| *v = P::store(v.to_f32() + loc));
     } else if p.per_channel || c == 1 {
-        for v in data.iter_mut() {
-            *v = P::store(v.to_f32() + loc + scale * draw(&mut rng));
+        for values in data.chunks_mut(NOISE_BATCH) {
+            let noise = &mut noise[..values.len()];
+            noise.iter_mut().for_each(|n| *n = draw(&mut rng));
+            P::add_scaled(values, noise, loc, scale);
         }
     } else {
-        for px in data.chunks_exact_mut(c) {
-            let n = loc + scale * draw(&mut rng);
-            px.iter_mut().for_each(|v| *v = P::store(v.to_f32() + n));
+        for pixels in data.chunks_mut(NOISE_BATCH * c) {
+            let noise = &mut noise[..pixels.len() / c];
+            noise
+                .iter_mut()
+                .for_each(|n| *n = loc + scale * draw(&mut rng));
+            for (px, n) in pixels.chunks_exact_mut(c).zip(noise.iter()) {
+                px.iter_mut().for_each(|v| *v = P::store(v.to_f32() + n));
+            }
         }
     }
-    out
 }
 
 fn check_noise(op: &'static str, loc: &Param, scale: &Param, per_channel: &Chance) -> Result<()> {
@@ -160,7 +200,7 @@ impl Op for AdditiveGaussianNoise {
     }
     fn apply(&self, p: &NoiseParams, mut s: Sample) -> Result<Sample> {
         let draw = |rng: &mut AugRng| rng.sample::<f32, _>(StandardNormal);
-        s.image = map_image!(&s.image, b => add_noise(b, p, draw));
+        with_image!(&mut s.image, b => add_noise(b, p, draw));
         Ok(s)
     }
 }
@@ -203,7 +243,7 @@ impl Op for AdditiveLaplaceNoise {
             let u = open01(rng) - 0.5;
             -u.signum() * (1.0 - 2.0 * u.abs()).ln()
         };
-        s.image = map_image!(&s.image, b => add_noise(b, p, draw));
+        with_image!(&mut s.image, b => add_noise(b, p, draw));
         Ok(s)
     }
 }
@@ -232,18 +272,17 @@ impl Default for SaltAndPepper {
 /// Replaces values where a uniform `u32` falls under `p`: `replace(rng)` gives the new value
 /// (0–1 of full scale), once per pixel unless `per_channel`.
 pub(crate) fn replace_elementwise<P: FilterPixel>(
-    img: &ImageBuf<P>,
+    img: &mut ImageBuf<P>,
     p: &ElementwiseParams,
     replace: impl Fn(&mut AugRng) -> f32,
-) -> ImageBuf<P> {
-    let mut out = img.clone();
+) {
     if p.p <= 0.0 {
-        return out;
+        return;
     }
     let thr = threshold(p.p);
     let mut rng = AugRng::seed_from_u64(p.seed);
     let c = img.channels();
-    let data = out.data_mut();
+    let data = img.data_mut();
     if p.per_channel || c == 1 {
         for v in data.iter_mut() {
             if u64::from(rng.next_u32()) < thr {
@@ -258,7 +297,6 @@ pub(crate) fn replace_elementwise<P: FilterPixel>(
             }
         }
     }
-    out
 }
 
 pub(crate) fn sample_elementwise(
@@ -290,7 +328,7 @@ impl Op for SaltAndPepper {
             let t = (open01(rng) * std::f32::consts::FRAC_PI_2).sin();
             t * t
         };
-        s.image = map_image!(&s.image, b => replace_elementwise(b, p, beta));
+        with_image!(&mut s.image, b => replace_elementwise(b, p, beta));
         Ok(s)
     }
 }
