@@ -104,7 +104,7 @@ fn row_sums<P: Pixel + Into<u32>, A: BoxSum>(
     padded: &mut Vec<A>,
     out: &mut [A],
 ) {
-    padded.clear();
+    padded.resize(row.len() + (kw - 1) * c, A::of(0));
     pad_row(row, c, ax, kw - 1 - ax, padded, |v| A::of(v.into()));
     window_sums(padded, kw, c, out);
 }
@@ -214,7 +214,7 @@ pub(crate) fn box_float<P: FilterPixel>(img: &ImageBuf<P>, kw: usize, kh: usize)
     let mut sums = vec![0f64; h * n];
     let mut padded: Vec<f64> = Vec::with_capacity((w + kw) * c);
     for (y, out) in sums.chunks_exact_mut(n).enumerate() {
-        padded.clear();
+        padded.resize((w + kw - 1) * c, 0.0);
         pad_row(img.row(y), c, ax, kw - 1 - ax, &mut padded, |v| {
             v.to_f32() as f64
         });
