@@ -101,10 +101,9 @@ fn row_sums<P: Pixel + Into<u32>, A: BoxSum>(
     row: &[P],
     c: usize,
     (ax, kw): (usize, usize),
-    padded: &mut Vec<A>,
+    padded: &mut [A],
     out: &mut [A],
 ) {
-    padded.resize(row.len() + (kw - 1) * c, A::of(0));
     pad_row(row, c, ax, kw - 1 - ax, padded, |v| A::of(v.into()));
     window_sums(padded, kw, c, out);
 }
@@ -122,7 +121,7 @@ fn box_int_body<P: FilterPixel + Into<u32>, A: BoxSum>(
     let (w, h, c) = (img.width(), img.height(), img.channels());
     let n = w * c;
     let (ax, ay) = (kw / 2, kh / 2);
-    let mut padded: Vec<A> = Vec::with_capacity((w + kw) * c);
+    let mut padded = vec![A::default(); (w + kw - 1) * c];
     let source = |t: usize| reflect101(t as isize - ay as isize, h);
     let mut ring = vec![A::default(); kh * n];
     let mut col = vec![A::default(); n];
@@ -212,9 +211,8 @@ pub(crate) fn box_float<P: FilterPixel>(img: &ImageBuf<P>, kw: usize, kh: usize)
     let n = w * c;
     let (ax, ay) = (kw / 2, kh / 2);
     let mut sums = vec![0f64; h * n];
-    let mut padded: Vec<f64> = Vec::with_capacity((w + kw) * c);
+    let mut padded = vec![0f64; (w + kw - 1) * c];
     for (y, out) in sums.chunks_exact_mut(n).enumerate() {
-        padded.resize((w + kw - 1) * c, 0.0);
         pad_row(img.row(y), c, ax, kw - 1 - ax, &mut padded, |v| {
             v.to_f32() as f64
         });

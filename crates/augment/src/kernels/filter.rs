@@ -163,17 +163,12 @@ pub(crate) fn pad_row<P: Pixel, T>(
     let w = row.len() / c;
     let (head, rest) = out.split_at_mut(left * c);
     let (body, tail) = rest.split_at_mut(w * c);
-    for (o, x) in head.chunks_exact_mut(c).zip(-(left as isize)..0) {
-        let s = reflect101(x, w) * c;
-        o.iter_mut()
-            .zip(&row[s..s + c])
-            .for_each(|(o, &v)| *o = f(v));
-    }
     body.iter_mut().zip(row).for_each(|(o, &v)| *o = f(v));
-    for (o, x) in tail
-        .chunks_exact_mut(c)
-        .zip(w as isize..(w + right) as isize)
-    {
+    let borders = (head.chunks_exact_mut(c).zip(-(left as isize)..0)).chain(
+        tail.chunks_exact_mut(c)
+            .zip(w as isize..(w + right) as isize),
+    );
+    for (o, x) in borders {
         let s = reflect101(x, w) * c;
         o.iter_mut()
             .zip(&row[s..s + c])
@@ -324,14 +319,13 @@ fn filter_into_ring<P: FilterPixel>(
     img: &ImageBuf<P>,
     kx: &[f32],
     (t, ay, kh): (usize, usize, usize),
-    padded: &mut Vec<f32>,
+    padded: &mut [f32],
     taps: &mut Taps,
     ring: &mut [f32],
 ) {
     let (w, h, c) = (img.width(), img.height(), img.channels());
     let (n, ax) = (w * c, kx.len() / 2);
     let y = reflect101(t as isize - ay as isize, h);
-    padded.resize((w + kx.len() - 1) * c, 0.0);
     pad_row(img.row(y), c, ax, kx.len() - 1 - ax, padded, |v| v.to_f32());
     let slot = (t % kh) * n;
     pass(padded, kx, |j| j * c, taps, &mut ring[slot..slot + n]);
@@ -353,7 +347,7 @@ fn sep_filter2d_body<P: FilterPixel>(img: &ImageBuf<P>, kx: &[f32], ky: &[f32]) 
     let (n, kh) = (w * c, ky.len());
     let ay = kh / 2;
     let mut ring = vec![0f32; kh * n];
-    let mut padded = Vec::with_capacity((w + kx.len()) * c);
+    let mut padded = vec![0f32; (w + kx.len() - 1) * c];
     let mut taps = Taps::default();
     for t in 0..kh - 1 {
         filter_into_ring(img, kx, (t, ay, kh), &mut padded, &mut taps, &mut ring);
