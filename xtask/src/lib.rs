@@ -7,6 +7,7 @@ pub mod bench;
 pub mod check_losses;
 pub mod checks;
 pub mod finetune_onnx;
+pub mod gpu;
 pub mod import_onnx;
 pub mod lr;
 pub mod smoke;

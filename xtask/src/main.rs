@@ -14,8 +14,9 @@ use xtask::bench::losses::{self, LossBenchArgs};
 use xtask::bench::step::{self as step_bench, StepBenchArgs};
 use xtask::bench::zoo::{self as zoo_bench, ZooBenchArgs};
 use xtask::check_losses::{self, CheckLossesArgs};
-use xtask::checks::{self, CheckGpuArgs, TestArgs};
+use xtask::checks::{self, TestArgs};
 use xtask::finetune_onnx;
+use xtask::gpu::{self, CheckGpuArgs, GpuBundleArgs};
 use xtask::import_onnx::{self, ImportOnnxArgs};
 use xtask::lr::{self, LrArgs};
 use xtask::smoke::{self, SmokeArgs};
@@ -43,6 +44,9 @@ enum Cmd {
     Smoke(SmokeArgs),
     /// Build with GPU features and run the smoke test on each GPU device
     CheckGpu(CheckGpuArgs),
+    /// Build check-gpu's binaries with GPU features into a folder a GPU machine without Rust
+    /// runs them from
+    GpuBundle(GpuBundleArgs),
     /// Install torch 2.9.0 in a venv under target/ and run the smoke test on libtorch
     CheckTch,
     /// The losses' PyTorch fixture cases on one device and dtype
@@ -214,7 +218,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("wrote {} rows to {}", rows.len(), args.csv.display());
             Ok(())
         }
-        Cmd::CheckGpu(args) => checks::check_gpu(&args),
+        Cmd::CheckGpu(args) => gpu::check_gpu(&args),
+        Cmd::GpuBundle(args) => gpu::gpu_bundle(&args),
         Cmd::CheckTch => checks::check_tch(),
         Cmd::AugmentGrid(args) => {
             let (w, h) = augment_grid::run(&args)?;

@@ -2,10 +2,12 @@
 //! that no other command pays for the counting. `cargo xtask bench amp` runs it once per
 //! model and precision and prints the ratios; it prints one JSON line.
 //!
-//! `amp_memory MODEL BATCH SIZE MODE [DEVICE]` with MODEL `classify` or a zoo name, MODE
-//! `f32`, `amp-f16`, `amp-bf16`, `f16` or `bf16` (the last two: the whole model in that
+//! `amp_memory MODEL BATCH SIZE MODE [DEVICE [STEPS]]` with MODEL `classify` or a zoo name,
+//! MODE `f32`, `amp-f16`, `amp-bf16`, `f16` or `bf16` (the last two: the whole model in that
 //! dtype), DEVICE `flex` (default) or a GPU (`check-gpu --amp`: the step time; the counted
-//! heap is the host's, not the GPU's).
+//! heap is the host's, not the GPU's). One warm-up step creates the optimizer state; with
+//! STEPS > 1 (a GPU: its first steps compile kernels) two warm up and the reported time is the
+//! mean of STEPS steps.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -72,21 +74,25 @@ enum Net {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (model, batch, size, mode, spec) = match args.as_slice() {
-        [m, b, s, mode] => (m, b, s, mode, "flex"),
-        [m, b, s, mode, d] => (m, b, s, mode, d.as_str()),
+    let (model, batch, size, mode, spec, steps) = match args.as_slice() {
+        [m, b, s, mode] => (m, b, s, mode, "flex", "1"),
+        [m, b, s, mode, d] => (m, b, s, mode, d.as_str(), "1"),
+        [m, b, s, mode, d, n] => (m, b, s, mode, d.as_str(), n.as_str()),
         _ => {
-            eprintln!("usage: amp_memory MODEL BATCH SIZE f32|amp-f16|amp-bf16|f16|bf16 [DEVICE]");
+            eprintln!(
+                "usage: amp_memory MODEL BATCH SIZE f32|amp-f16|amp-bf16|f16|bf16 [DEVICE [STEPS]]"
+            );
             std::process::exit(2);
         }
     };
-    let (batch, size): (usize, usize) = match (batch.parse(), size.parse()) {
-        (Ok(b), Ok(s)) => (b, s),
-        _ => {
-            eprintln!("BATCH and SIZE are numbers");
-            std::process::exit(2);
-        }
-    };
+    let (batch, size, steps): (usize, usize, usize) =
+        match (batch.parse(), size.parse(), steps.parse()) {
+            (Ok(b), Ok(s), Ok(n)) if n > 0 => (b, s, n),
+            _ => {
+                eprintln!("BATCH, SIZE and STEPS are numbers (STEPS at least 1)");
+                std::process::exit(2);
+            }
+        };
     let (precision, amp) = match mode.as_str() {
         "f32" => (Precision::F32, None),
         "amp-f16" => (Precision::F32, Some(FloatDType::F16)),
@@ -109,6 +115,10 @@ fn main() {
             std::process::exit(1);
         }
     };
+    if let Some(dtype) = amp.filter(|&d| !device.supports_dtype(d)) {
+        eprintln!("{spec} cannot compute {dtype:?}: no autocast to it there");
+        std::process::exit(1);
+    }
     let device = device.autodiff();
     let classes = 10;
     let mut net = if model == "classify" {
@@ -175,23 +185,31 @@ fn main() {
         scaler.update().expect("scale");
         out
     };
-    // The first step creates the optimizer's momentum buffers; the second is measured.
-    net = step(net);
+    // GPUs run asynchronously: a step's time includes its completion.
+    let sync = || {
+        if let Err(e) = device.sync() {
+            eprintln!("device sync: {e:?}");
+            std::process::exit(1);
+        }
+    };
+    // The first step creates the optimizer's momentum buffers; then the measured steps.
+    for _ in 0..if steps > 1 { 2 } else { 1 } {
+        net = step(net);
+    }
+    sync();
     let before = reset_peak();
     let t = Instant::now();
-    net = step(net);
-    // GPUs run asynchronously: the step's time includes its completion.
-    if let Err(e) = device.sync() {
-        eprintln!("device sync: {e:?}");
-        std::process::exit(1);
+    for _ in 0..steps {
+        net = step(net);
     }
-    let seconds = t.elapsed().as_secs_f64();
+    sync();
+    let seconds = t.elapsed().as_secs_f64() / steps as f64;
     let peak = PEAK.load(Ordering::Relaxed);
     drop(net);
     println!(
         "{{\"model\":\"{model}\",\"batch\":{batch},\"size\":{size},\"mode\":\"{mode}\",\
          \"params\":{numel},\"resident_bytes\":{before},\"step_peak_bytes\":{},\
-         \"step_seconds\":{seconds}}}",
+         \"step_seconds\":{seconds},\"steps\":{steps}}}",
         peak - before
     );
 }
