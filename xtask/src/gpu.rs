@@ -227,7 +227,8 @@ fn timed_run(mut cmd: Command) -> Result<Timed> {
         .with_context(|| format!("starting {:?}", cmd.get_program()))?;
     let (out, peak) = sample_while(child, gpu_memory_used_mib)?;
     if !out.status.success() {
-        // A panic's first line says where and why; the backtrace that follows does not.
+        // A panic's first line says where and why; the backtrace that follows does not. A
+        // Python traceback says why on its last line.
         let stderr = String::from_utf8_lossy(&out.stderr);
         let why = stderr
             .lines()
@@ -235,7 +236,12 @@ fn timed_run(mut cmd: Command) -> Result<Timed> {
             .take(2)
             .collect::<Vec<_>>()
             .join(" ");
-        let why = if why.is_empty() { stderr.trim() } else { &why };
+        let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
+        let why = if why.is_empty() {
+            last.unwrap_or_default().trim()
+        } else {
+            &why
+        };
         match why {
             "" => anyhow::bail!("exited with {}", out.status),
             why => anyhow::bail!("{why} ({})", out.status),
@@ -302,7 +308,7 @@ pub struct GpuBundleArgs {
     /// builds, which fails on a machine that reaches only the crate registry
     #[arg(long, value_delimiter = ',', default_value = "wgpu")]
     pub devices: Vec<DeviceSpec>,
-    /// Folder to write `xtask.xz`, `amp_memory.xz` and `RUN.md` into (relative to the workspace;
+    /// Folder to write `xtask.xz`, `amp_memory.xz`, the Vulkan loader (`gl/`) and `run.sh` into (relative to the workspace;
     /// `.gpu` is ignored by git, so a device run can carry it)
     #[arg(long, default_value = ".gpu")]
     pub out: PathBuf,
@@ -313,7 +319,8 @@ const CARRY_LIMIT: u64 = 64 << 20;
 
 /// Builds `xtask` and `amp_memory` with the devices' features (the dev profile: dependencies
 /// optimised, no second Burn build for a release profile), strips and compresses them into
-/// `--out`, with `RUN.md`: the commands that unpack them and run the check.
+/// `--out`, with the Vulkan loader package and `run.sh`: the script that unpacks them and runs
+/// the check there.
 pub fn gpu_bundle(args: &GpuBundleArgs) -> Result<()> {
     let root = workspace_root();
     let features = features(&args.devices);
@@ -341,39 +348,102 @@ pub fn gpu_bundle(args: &GpuBundleArgs) -> Result<()> {
         run_tool(Command::new("xz").args(["-T2", "-6", "-f"]).arg(&stripped))?;
         total += std::fs::metadata(out.join(format!("{bin}.xz")))?.len();
     }
+    let loaders = match vulkan_loaders(&out.join("gl")) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!(
+                "gpu-bundle: no Vulkan loader packages ({e:#}); bring libvulkan1 where the GPU \
+                 machine has none (`ldconfig -p | grep libvulkan`)"
+            );
+            0
+        }
+    };
     let devices: Vec<String> = args.devices.iter().map(ToString::to_string).collect();
-    let run = format!(
-        "# GPU check bundle ({features})\n\n\
-         Built by `cargo xtask gpu-bundle` from commit {}. On the GPU machine, in the \
-         repository root (the tree these binaries were built from), with this folder carried \
-         (`xz -d`, or Python's `lzma` where there is no `xz`):\n\n\
-         ```sh\n\
-         for f in {dir}/*.xz; do python3 -c 'import lzma, sys; \
-         open(sys.argv[1][:-3], \"wb\").write(lzma.open(sys.argv[1]).read())' $f; done\n\
-         chmod +x {dir}/xtask {dir}/amp_memory\n\
-         CARGO_MANIFEST_DIR=$PWD/xtask {dir}/xtask check-gpu --prebuilt --devices {} --amp \
-         --reference\n\
-         ```\n\n\
-         `cuda`, where built in, needs the driver's `libcuda.so` and NVRTC there (loaded at run time); \
-         `wgpu` needs a Vulkan loader (`libvulkan.so.1`) and the driver's ICD. `--reference` \
-         runs `tests/fixtures/precision/bench_amp_torch.py` with `python3` (torch, \
-         torchvision) or `--python`.\n",
-        git_head(&root),
-        devices.join(","),
-        dir = args.out.display(),
-    );
-    std::fs::write(out.join("RUN.md"), run)?;
+    let script = run_script(&git_head(&root), &features, &devices.join(","), &args.out);
+    let run = out.join("run.sh");
+    std::fs::write(&run, script).with_context(|| format!("writing {}", run.display()))?;
     eprintln!(
-        "gpu-bundle: {} ({:.1} MiB; a device run carries at most {} MiB with the tree)",
+        "gpu-bundle: {} ({:.1} MiB, {loaders} loader packages; a device run carries at most {} \
+         MiB with the tree); on the GPU machine, from the repository root: bash {}",
         out.display(),
         total as f64 / (1 << 20) as f64,
-        CARRY_LIMIT >> 20
+        CARRY_LIMIT >> 20,
+        run.display()
     );
     ensure!(
         total < CARRY_LIMIT,
         "the bundle is over the carry limit: build fewer devices"
     );
     Ok(())
+}
+
+/// The script the GPU machine runs from the repository root: unpacks the binaries (Python's
+/// `lzma`: the image may have no `xz`), puts the carried Vulkan loader in place where the
+/// image has none and points it at the NVIDIA driver's ICD (the device notes' recipe), prints
+/// the GPU, and runs the check, its log under `$OUT` when the device run has one.
+fn run_script(commit: &str, features: &str, devices: &str, dir: &Path) -> String {
+    let dir = dir.display();
+    format!(
+        r#"#!/usr/bin/env bash
+# GPU check bundle ({features}), built by `cargo xtask gpu-bundle` at commit {commit}.
+# Run it on the GPU machine in the repository root of that commit, with {dir}/ carried:
+#   bash {dir}/run.sh [more check-gpu options, e.g. --batch 32]
+# It needs python3 with torch and torchvision for the PyTorch reference (or set
+# KINDLING_TORCH_PYTHON); wgpu needs a Vulkan loader and the driver's ICD.
+set -euo pipefail
+for f in {dir}/*.xz; do
+  python3 -c 'import lzma, sys; open(sys.argv[1][:-3], "wb").write(lzma.open(sys.argv[1]).read())' "$f"
+done
+chmod +x {dir}/xtask {dir}/amp_memory
+if ! ldconfig -p | grep -q libvulkan && ls {dir}/gl/*.deb >/dev/null 2>&1; then
+  for f in {dir}/gl/*.deb; do dpkg -x "$f" /; done
+  ldconfig
+fi
+icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+if [ -z "${{VK_DRIVER_FILES:-}}" ] && [ -f "$icd" ]; then export VK_DRIVER_FILES="$icd"; fi
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
+log="${{OUT:-{dir}}}/check-gpu.log"
+CARGO_MANIFEST_DIR="$PWD/xtask" {dir}/xtask check-gpu --prebuilt --devices {devices} --amp \
+  --reference "$@" 2>&1 | tee "$log"
+"#
+    )
+}
+
+/// Downloads the Vulkan loader packages the device notes name into `dir` (amd64, with a
+/// package list of their own so the host's is untouched); the number downloaded.
+fn vulkan_loaders(dir: &Path) -> Result<usize> {
+    let lists = std::env::temp_dir().join("kindling-apt-amd64");
+    std::fs::create_dir_all(lists.join("partial"))?;
+    std::fs::create_dir_all(dir)?;
+    let options = [
+        "-qq".to_string(),
+        "-oAPT::Architecture=amd64".into(),
+        "-oAPT::Architectures=amd64".into(),
+        format!("-oDir::State::Lists={}", lists.display()),
+    ];
+    let quiet = |cmd: &mut Command| -> Result<()> {
+        let out = cmd
+            .output()
+            .with_context(|| format!("running {:?}", cmd.get_program()))?;
+        ensure!(
+            out.status.success(),
+            "{:?}: {}",
+            cmd.get_program(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Ok(())
+    };
+    quiet(Command::new("apt-get").args(&options).arg("update"))?;
+    quiet(
+        Command::new("apt-get")
+            .args(&options)
+            .args(["download", "libvulkan1"])
+            .current_dir(dir),
+    )?;
+    Ok(std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "deb"))
+        .count())
 }
 
 fn run_tool(cmd: &mut Command) -> Result<()> {
@@ -428,5 +498,45 @@ mod tests {
         let calls = CALLS.load(Ordering::Relaxed);
         assert!(calls >= 2, "sampled {calls} times");
         assert_eq!(peak, Some((calls - 1) as f64));
+    }
+
+    #[test]
+    fn the_run_script_unpacks_the_bundle_and_passes_its_options_on() {
+        // A bundle of two stand-ins that print their arguments, compressed as the real ones.
+        let root = std::env::temp_dir().join(format!("kindling-run-sh-{}", std::process::id()));
+        let dir = root.join(".gpu");
+        std::fs::create_dir_all(&dir).unwrap();
+        for bin in ["xtask", "amp_memory"] {
+            let packed = format!(
+                "import lzma; lzma.open('{bin}.xz', 'wb').write(b'#!/bin/sh\\necho {bin} \"$@\"\\n')"
+            );
+            let done = Command::new("python3")
+                .args(["-c", &packed])
+                .current_dir(&dir)
+                .status()
+                .unwrap();
+            assert!(done.success());
+        }
+        let script = run_script("abc1234", "wgpu", "wgpu", Path::new(".gpu"));
+        std::fs::write(dir.join("run.sh"), script).unwrap();
+        let out = Command::new("bash")
+            .args([".gpu/run.sh", "--batch", "8"])
+            .current_dir(&root)
+            .env("OUT", &root)
+            .env_remove("VK_DRIVER_FILES")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let log = std::fs::read_to_string(root.join("check-gpu.log")).unwrap();
+        assert_eq!(
+            log.trim(),
+            "xtask check-gpu --prebuilt --devices wgpu --amp --reference --batch 8"
+        );
+        assert!(dir.join("amp_memory").is_file());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }
