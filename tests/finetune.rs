@@ -287,12 +287,30 @@ fn an_imported_onnx_model_fine_tunes_and_continues_from_its_weights() {
         !ok && err.contains("--image-size") && !err.contains("panicked"),
         "{err}"
     );
-    // An import is built from Burn's layers, which ignore autocast: refused, not run in f32.
-    let (ok, _, err) = run(&mut finetune_onnx(
-        &dir.path().join("amp"),
-        &["--amp", "bf16", "--epochs", "1"],
-    ));
-    assert!(!ok && err.contains("follows autocast"), "{err}");
+    // Under --amp the import (Burn's layers, which ignore autocast) trains on f32 master
+    // weights through an f16 working copy (apex O2), with loss scaling. Its first epoch is
+    // within f16's reach of f32's but not equal (it ran in f16), and it learns; later epochs
+    // are not compared: on 18 images at this learning rate the f32 run's own trajectory swings
+    // (its 8th epoch is back at 1.33), and the skipped steps shift AMP's.
+    let amp = dir.path().join("amp");
+    run_ok(&mut finetune_onnx(&amp, &["--amp", "f16", "--epochs", "5"]));
+    let amp_loss = column(&amp.join("metrics.csv"), "train_loss");
+    let first = (amp_loss[0] - loss[0]).abs() / loss[0];
+    assert!(
+        first > 0.0 && first < 0.05,
+        "first epoch: amp {amp_loss:?} vs f32 {loss:?}"
+    );
+    let lowest = amp_loss[1..].iter().copied().fold(f64::INFINITY, f64::min);
+    assert!(lowest < 0.8 * amp_loss[0], "amp training loss {amp_loss:?}");
+    let scale = column(&amp.join("metrics.csv"), "amp_scale");
+    assert!(scale.iter().all(|s| *s >= 1.0), "loss scale {scale:?}");
+    // The same tensors as the f32 run's file, so the same size only if they are f32 too.
+    let size = |p: &Path| std::fs::metadata(p).unwrap().len();
+    assert_eq!(
+        size(&amp.join("checkpoints/last.bpk")),
+        size(&weights),
+        "the amp run's weights are not f32"
+    );
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     let mut cmd = xtask();

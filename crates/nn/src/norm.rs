@@ -3,7 +3,7 @@
 use burn::config::Config;
 use burn::module::{Flag, Module, Param, RunningState};
 use burn::tensor::module::{batch_norm, batch_norm_train, layer_norm};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{DType, Device, Tensor};
 use kindling_precision::{full, to_dtype};
 
 /// Configuration of a [`BatchNorm`].
@@ -85,37 +85,58 @@ impl BatchNorm {
     /// # Shapes
     /// - input and output `[batch, channels, ...]`
     ///
-    /// Under autocast it computes in f32 (statistics included) and returns its input's dtype,
-    /// as PyTorch's CUDA BatchNorm does with an f16 input.
+    /// An f16/bf16 input is normalised in f32 and the output returned in its dtype, as
+    /// PyTorch's BatchNorm accumulates half-precision input in float: under autocast (f32
+    /// parameters), in a whole-f16 model, and in a [`MasterWeights`] working copy (f16
+    /// parameters and statistics), where a BatchNorm computing in f16 loses the variance. The
+    /// running statistics keep their own dtype.
+    ///
+    /// [`MasterWeights`]: kindling_precision::MasterWeights
     pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
         let dtype = input.dtype();
-        to_dtype(self.forward_f32(input), dtype)
+        to_dtype(self.forward_wide(input), dtype)
     }
 
-    /// The forward in f32 under autocast: `input` is cast to f32 ([`full`]) except where the
-    /// fused Flex kernel takes it as it is (it widens an f16/bf16 input itself and keeps it low
-    /// precision for the backward, as PyTorch's BatchNorm does).
-    fn forward_f32<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
+    /// The forward in the input's dtype widened to at least f32 (an f64 model stays f64). The
+    /// fused Flex kernel takes an f16/bf16 input as it is (it widens it itself and keeps it low
+    /// precision for the backward, as PyTorch's BatchNorm does); Burn's composition gets it
+    /// widened.
+    fn forward_wide<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
         let device = input.device();
+        let wide = match input.dtype() {
+            DType::F16 | DType::BF16 => DType::F32,
+            dtype => dtype,
+        };
+        let (gamma, beta) = (
+            to_dtype(self.gamma.val(), wide),
+            to_dtype(self.beta.val(), wide),
+        );
+        let running = |state: &RunningState<Tensor<1>>, synced: bool| {
+            let value = if synced {
+                state.value_sync()
+            } else {
+                state.value()
+            };
+            to_dtype(value.to_device(&device), wide)
+        };
         if !(device.is_autodiff() && self.training.is_enabled()) {
             return batch_norm(
-                full(input),
-                self.gamma.val(),
-                self.beta.val(),
-                self.running_mean.value().to_device(&device),
-                self.running_var.value().to_device(&device),
+                to_dtype(input, wide),
+                gamma,
+                beta,
+                running(&self.running_mean, false),
+                running(&self.running_var, false),
                 self.epsilon,
             );
         }
         let dims = input.dims();
         let per_channel: usize = dims[0] * dims[2..].iter().product::<usize>();
-        let (gamma, beta) = (self.gamma.val(), self.beta.val());
         // The fused Flex kernel where it runs, Burn's composition everywhere else.
         let (output, batch_mean, batch_var) =
             match crate::fused::try_batch_norm_train(&input, &gamma, &beta, self.epsilon) {
                 Some(result) => result,
                 None => {
-                    let r = batch_norm_train(full(input), gamma, beta, self.epsilon);
+                    let r = batch_norm_train(to_dtype(input, wide), gamma, beta, self.epsilon);
                     (r.output, r.mean, r.variance)
                 }
             };
@@ -127,20 +148,15 @@ impl BatchNorm {
             1.0
         };
         let m = self.momentum;
-        let mean = self
-            .running_mean
-            .value_sync()
-            .to_device(&device)
-            .mul_scalar(1.0 - m)
-            .add(batch_mean.detach().mul_scalar(m));
-        let var = self
-            .running_var
-            .value_sync()
-            .to_device(&device)
-            .mul_scalar(1.0 - m)
-            .add(batch_var.detach().mul_scalar(m * bessel));
-        self.running_mean.update(mean.detach());
-        self.running_var.update(var.detach());
+        let update = |state: &RunningState<Tensor<1>>, batch: Tensor<1>, scale: f64| {
+            let stored = state.value().dtype();
+            let value = running(state, true)
+                .mul_scalar(1.0 - m)
+                .add(to_dtype(batch.detach(), wide).mul_scalar(m * scale));
+            state.update(to_dtype(value, stored).detach());
+        };
+        update(&self.running_mean, batch_mean, 1.0);
+        update(&self.running_var, batch_var, bessel);
         output
     }
 }
@@ -250,6 +266,38 @@ mod tests {
         let var: Vec<f32> = bn.running_var.value_sync().to_data().try_to_vec().unwrap();
         assert!((mean[0] - 0.3).abs() < 1e-6, "{mean:?}");
         assert!((var[0] - (0.9 + 0.1 * 14.0 / 3.0)).abs() < 1e-6, "{var:?}");
+    }
+
+    #[test]
+    fn an_f16_batchnorm_normalises_in_f32() {
+        // A master-weights working copy: parameters, statistics and input in f16. The input
+        // is exact in f16 (256 + k/4), but its sum (2055) is not: computed in f16 the mean
+        // would round to 257 and the variance be 0.34375, not 0.328125.
+        let device = Device::flex().autodiff();
+        let o2 = kindling_precision::MasterWeights::new(burn::tensor::FloatDType::F16);
+        let bn = o2.working(&BatchNormConfig::new(1).init(&device));
+        let values: Vec<f32> = (0..8).map(|k| 256.0 + k as f32 / 4.0).collect();
+        let x = o2.input(Tensor::<4>::from_data(
+            TensorData::new(values.clone(), [2, 1, 4, 1]),
+            &device,
+        ));
+        let y = bn.forward(x);
+        assert_eq!(y.dtype(), DType::F16);
+        let y: Vec<f32> = y.into_data().convert::<f32>().try_to_vec().unwrap();
+        let (mean, var) = (256.875f32, 0.328125f32);
+        for (got, v) in y.iter().zip(&values) {
+            let want = (v - mean) / (var + 1e-5).sqrt();
+            assert!((got - want).abs() < 2e-3, "{y:?}");
+        }
+        // The running statistics stay f16, updated from the f32 statistics (exact in f16
+        // here): 0.1 · 256.875 and 0.9 + 0.1 · 0.328125 · 8/7.
+        let stat = |s: &RunningState<Tensor<1>>| {
+            let t = s.value_sync();
+            assert_eq!(t.dtype(), DType::F16);
+            t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()[0]
+        };
+        assert_eq!(stat(&bn.running_mean), 25.6875);
+        assert_eq!(stat(&bn.running_var), 0.9375);
     }
 
     #[test]

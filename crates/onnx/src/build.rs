@@ -2,7 +2,7 @@
 //!
 //! ```no_run
 //! // build.rs of a crate with `kindling-onnx` in [build-dependencies] and `burn`,
-//! // `burn-store` in [dependencies]:
+//! // `burn-store`, `kindling-nn` in [dependencies]:
 //! // fn main() {
 //! kindling_onnx::build::generate("models/classifier.onnx", "classifier");
 //! // }

@@ -134,7 +134,11 @@ pub fn import(model: &Path, out: &Path, options: &ImportOptions) -> Result<Impor
 /// - BatchNorm's `momentum` is copied from ONNX, where the running mean keeps `momentum` of
 ///   itself, into Burn's config, where it takes `momentum` of the batch (PyTorch's meaning):
 ///   the ONNX default 0.9 would make fine-tuning replace the statistics almost every step.
-///   `1 - momentum` is written instead (inference does not use it).
+///   `1 - momentum` is written instead (inference does not use it);
+/// - BatchNorm is Kindling's (`kindling_nn::BatchNorm`, the same fields and weights keys):
+///   PyTorch's unbiased running variance for fine-tuning, and an f16/bf16 input normalised in
+///   f32, so that under mixed precision (a master-weights working copy, which is how `train
+///   finetune --onnx --amp` runs an import) the statistics are not computed in f16.
 fn fix_generated(code: &str, file_name: &str, weights: &str, name: &str) -> String {
     let mut lines = code.lines();
     let _ = lines.next();
@@ -147,9 +151,18 @@ fn fix_generated(code: &str, file_name: &str, weights: &str, name: &str) -> Stri
         let onnx: f64 = c[1].parse().unwrap_or(0.9);
         format!(".with_momentum({:?}f64)", 1.0 - onnx)
     });
+    let body = body
+        .replace(
+            "use burn::nn::BatchNorm;\n",
+            "use kindling_nn::BatchNorm;\n",
+        )
+        .replace(
+            "use burn::nn::BatchNormConfig;\n",
+            "use kindling_nn::BatchNormConfig;\n",
+        );
     format!(
         "// Generated from ONNX `{file_name}` by burn-onnx 0.22.0 through kindling-onnx (BatchNorm \
-         momentum converted to Burn's convention).\n{body}\n"
+         momentum converted to PyTorch's convention; BatchNorm is kindling_nn's).\n{body}\n"
     )
 }
 
@@ -203,7 +216,7 @@ fn readme_text(model: &Path, name: &str, sig: &Signature, removed: &Option<Strin
          `{name}.rs` defines `Model` (a Burn `Module`): `Model::new(&device)` builds it, \
          `kindling::onnx::load_weights(&mut model, \"{name}.bpk\")` loads the weights (a typed \
          error where the generated `from_file` panics), `forward` runs it. Include the file in a \
-         crate that depends on `burn` and `burn-store`; `kindling::finetune::freeze::parameters\
+         crate that depends on `burn`, `burn-store` and `kindling-nn` (its BatchNorm); `kindling::finetune::freeze::parameters\
          (&model)` lists the parameter paths that `surgery::replace_classifier`, \
          `adapt_first_conv` and `freeze::freeze` take.\n\n\
          ## Fine-tune\n\n\

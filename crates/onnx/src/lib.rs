@@ -4,7 +4,8 @@
 //! generator (the successor of `burn-import`) on a checked and, by default, *logits* version of
 //! the graph, and writes `<name>.rs` (a `Model` deriving `Module`, with `new`, `from_file` and
 //! `forward`), `<name>.bpk` (its weights) and a `README.md` with the input and output shapes.
-//! Include the module in a crate (`include!` or `mod`) and it is an ordinary Burn module:
+//! Include the module in a crate (`include!` or `mod`; with `burn`, `burn-store` and
+//! `kindling-nn`, whose BatchNorm it uses) and it is an ordinary Burn module:
 //! `kindling::finetune::surgery::replace_classifier`, `adapt_first_conv` and
 //! `freeze::{freeze, unfreeze}` work on it by parameter path.
 //!

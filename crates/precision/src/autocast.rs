@@ -91,6 +91,14 @@ pub fn low<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     }
 }
 
+/// Counts one autocast op input, inside a scope: a [`MasterWeights`](crate::MasterWeights)
+/// forward pass under the scope is one, so the training loop's check passes for it.
+pub(crate) fn count_low_input() {
+    if autocast_dtype().is_some() {
+        LOW_INPUTS.with(|n| n.set(n.get() + 1));
+    }
+}
+
 /// How many inputs autocast ops received inside a scope on this thread so far. A training
 /// loop checks that its first step under autocast moved it: a model built from layers that
 /// do not follow autocast (Burn's own) would otherwise train in f32 without a word.

@@ -37,7 +37,7 @@
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{FloatDType, Tensor};
 
-use crate::autocast::to_dtype;
+use crate::autocast::{autocast_dtype, count_low_input, to_dtype};
 
 /// Casts every float tensor of a module.
 struct Caster(FloatDType);
@@ -77,6 +77,50 @@ impl MasterWeights {
     /// An input in the working dtype.
     pub fn input<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         to_dtype(x, self.dtype.into())
+    }
+
+    /// The working dtype of the autocast scope on this thread, if one is active: how a loop
+    /// written for autocast runs a model whose layers ignore it (see [`MasterWeights::forward`]).
+    pub fn in_scope() -> Option<Self> {
+        autocast_dtype().map(Self::new)
+    }
+
+    /// One forward pass of `master` through this step's working copy, for a model whose
+    /// layers ignore autocast inside a loop written for it: `input` is cast to the working
+    /// dtype, the output comes back in f32 (for the loss), and the running statistics the
+    /// copy updated are stored back in f32 at once, so that between steps `master` is all f32
+    /// (validation, checkpoints, the next copy). Backward through the output gives the
+    /// master's parameters their f32 gradients; the optimizer steps `master` as it is.
+    ///
+    /// ```
+    /// use burn::nn::{Linear, LinearConfig};
+    /// use burn::tensor::{DType, Device, FloatDType, Tensor};
+    /// use kindling_precision::{MasterWeights, autocast};
+    ///
+    /// let device = Device::flex().autodiff();
+    /// let model = LinearConfig::new(4, 2).init(&device);
+    /// let x = Tensor::<2>::ones([3, 4], &device);
+    /// let y = autocast(FloatDType::F16, || {
+    ///     let o2 = MasterWeights::in_scope().expect("inside the scope");
+    ///     o2.forward(&model, x, |m: &Linear, x| m.forward(x))
+    /// });
+    /// assert_eq!(y.dtype(), DType::F32);
+    /// let grads = y.sum().backward();
+    /// assert_eq!(model.weight.grad(&grads).unwrap().dtype(), DType::F32);
+    /// ```
+    pub fn forward<M: Module, const D: usize, const E: usize>(
+        &self,
+        master: &M,
+        input: Tensor<D>,
+        forward: impl FnOnce(&M, Tensor<D>) -> Tensor<E>,
+    ) -> Tensor<E> {
+        count_low_input();
+        let working = self.working(master);
+        let output = forward(&working, self.input(input));
+        // The statistics are shared with `master` (Burn's `RunningState`): this casts them in
+        // place; the parameters are f32 already, so their casts are no-ops.
+        let _ = self.restore(master.clone());
+        to_dtype(output, FloatDType::F32.into())
     }
 
     /// After the optimizer step: the buffers the copies share (BatchNorm's running

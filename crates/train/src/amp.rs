@@ -68,10 +68,10 @@ impl MixedPrecision {
             if autocast_inputs() == before {
                 return Err(TrainError::Task(format!(
                     "--amp {}: no layer of this model follows autocast (it is not built from \
-                     kindling::nn layers, e.g. Burn's own or an ONNX import), so it would train \
-                     in f32; build it from kindling::nn, train it with \
-                     kindling::precision::MasterWeights in a loop of your own, or leave --amp \
-                     out",
+                     kindling::nn layers, e.g. Burn's own), so it would train in f32; build it \
+                     from kindling::nn, run its forward pass through \
+                     kindling::precision::MasterWeights::forward (apex O2, as `train finetune \
+                     --onnx` does), or leave --amp out",
                     self.amp
                 )));
             }

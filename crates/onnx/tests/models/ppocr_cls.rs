@@ -1,8 +1,8 @@
-// Generated from ONNX `ch_ppocr_mobile_v2.0_cls_infer.onnx` by burn-onnx 0.22.0 through kindling-onnx (BatchNorm momentum converted to Burn's convention).
+// Generated from ONNX `ch_ppocr_mobile_v2.0_cls_infer.onnx` by burn-onnx 0.22.0 through kindling-onnx (BatchNorm momentum converted to PyTorch's convention; BatchNorm is kindling_nn's).
 extern crate alloc;
 use burn::prelude::*;
-use burn::nn::BatchNorm;
-use burn::nn::BatchNormConfig;
+use kindling_nn::BatchNorm;
+use kindling_nn::BatchNormConfig;
 use burn::nn::Linear;
 use burn::nn::LinearConfig;
 use burn::nn::PaddingConfig2d;

@@ -12,6 +12,7 @@ use kindling_finetune::{
     EvalTransform, IMAGENET_MEAN, IMAGENET_STD, Interpolation, ModelEntry, ModelOptions,
     Pretrained, ZooModel,
 };
+use kindling_precision::MasterWeights;
 
 use crate::error::{Result, TrainError};
 use crate::tasks::finetune::{FinetuneConfig, PretrainedSpec};
@@ -312,8 +313,14 @@ impl<M: Module + 'static> ModelSource for Imported<M> {
         false
     }
 
+    /// Under `--amp` (an autocast scope) the import runs on master weights (apex O2): its
+    /// layers are Burn's, which ignore autocast, so the step runs on an f16/bf16 working copy
+    /// and the f32 masters take the optimizer step.
     fn forward(&self, model: &M, images: Tensor<4>) -> Tensor<2> {
-        (self.forward)(model, images)
+        match MasterWeights::in_scope() {
+            Some(o2) => o2.forward(model, images, self.forward),
+            None => (self.forward)(model, images),
+        }
     }
 
     fn save(&self, model: &M, path: &Path) -> Result<()> {
