@@ -132,7 +132,12 @@ pub fn check_gpu(args: &CheckGpuArgs) -> Result<()> {
                 .arg(args.steps.to_string())
                 .status()
                 .context("running the smoke test")?;
-            let verdict = if status.success() { "ok" } else { "FAILED" };
+            // A crash in the driver leaves no message of the run's own: say how it ended.
+            let verdict = if status.success() {
+                "ok".to_string()
+            } else {
+                format!("FAILED ({status})")
+            };
             eprintln!("check-gpu: {device} {dtype} amp {amp}: {verdict}");
             if !status.success() {
                 failures.push(format!("{device} {dtype} amp {amp}"));
@@ -305,7 +310,10 @@ fn gpu_memory_used_mib() -> Option<f64> {
 pub struct GpuBundleArgs {
     /// Devices compiled in (their cargo features). Not `cuda` by default: Burn 0.22.1's CUDA
     /// backend (cubecl-cuda → cubecl-llvm) downloads an LLVM bundle from GitHub while it
-    /// builds, which fails on a machine that reaches only the crate registry
+    /// builds, which fails on a machine that reaches only the crate registry. Not `vulkan` by
+    /// default: Burn's `vulkan` feature sends the `wgpu` device through cubecl's SPIR-V compiler
+    /// too, so a `wgpu,vulkan` bundle (30 MiB) has no WGSL path left, and lavapipe crashes
+    /// compiling its kernels (measured with Mesa 25.0.7): nothing here can check it
     #[arg(long, value_delimiter = ',', default_value = "wgpu")]
     pub devices: Vec<DeviceSpec>,
     /// Folder to write `xtask.xz`, `amp_memory.xz`, the Vulkan loader (`gl/`) and `run.sh` into (relative to the workspace;
