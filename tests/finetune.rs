@@ -288,22 +288,28 @@ fn an_imported_onnx_model_fine_tunes_and_continues_from_its_weights() {
         "{err}"
     );
     // Under --amp the import (Burn's layers, which ignore autocast) trains on f32 master
-    // weights through an f16 working copy (apex O2), with loss scaling. Its first epoch is
-    // within f16's reach of f32's but not equal (it ran in f16), and it learns; later epochs
-    // are not compared: on 18 images at this learning rate the f32 run's own trajectory swings
-    // (its 8th epoch is back at 1.33), and the skipped steps shift AMP's.
+    // weights through an f16 working copy (apex O2), its BatchNorms f32, with loss scaling. At
+    // a starting scale its gradients do not overflow (PyTorch's 2^16 skips the first step, and
+    // one of this run's three steps per epoch lost puts it a third of an epoch behind f32),
+    // it follows the f32 run's losses for three epochs: not equal (it ran in f16), within
+    // 0.2 % / 1 % / 6 % measured (bounds 5 / 5 / 15 %). Later epochs are not compared: on 18
+    // images at this learning rate small differences grow (f32 goes on to 0.37, AMP to 0.80).
     let amp = dir.path().join("amp");
-    run_ok(&mut finetune_onnx(&amp, &["--amp", "f16", "--epochs", "5"]));
+    let scaler = dir.path().join("scaler.toml");
+    std::fs::write(&scaler, "[grad_scaler]\ninit_scale = 1024.0\n").unwrap();
+    let mut cmd = finetune_onnx(&amp, &["--amp", "f16", "--epochs", "3", "--config"]);
+    run_ok(cmd.arg(&scaler));
     let amp_loss = column(&amp.join("metrics.csv"), "train_loss");
-    let first = (amp_loss[0] - loss[0]).abs() / loss[0];
-    assert!(
-        first > 0.0 && first < 0.05,
-        "first epoch: amp {amp_loss:?} vs f32 {loss:?}"
-    );
-    let lowest = amp_loss[1..].iter().copied().fold(f64::INFINITY, f64::min);
-    assert!(lowest < 0.8 * amp_loss[0], "amp training loss {amp_loss:?}");
+    for (epoch, bound) in [0.05, 0.05, 0.15].into_iter().enumerate() {
+        let gap = (amp_loss[epoch] - loss[epoch]).abs() / loss[epoch];
+        assert!(
+            gap > 0.0 && gap < bound,
+            "epoch {}: amp {amp_loss:?} vs f32 {loss:?}",
+            epoch + 1
+        );
+    }
     let scale = column(&amp.join("metrics.csv"), "amp_scale");
-    assert!(scale.iter().all(|s| *s >= 1.0), "loss scale {scale:?}");
+    assert!(scale.iter().all(|s| *s == 1024.0), "loss scale {scale:?}");
     // The same tensors as the f32 run's file, so the same size only if they are f32 too.
     let size = |p: &Path| std::fs::metadata(p).unwrap().len();
     assert_eq!(

@@ -36,6 +36,8 @@ pub struct ImportedDir {
     pub source: PathBuf,
     /// The importer's weights.
     pub weights: PathBuf,
+    /// Its BatchNorms are Kindling's (kept f32 under `--amp`).
+    pub kindling_batchnorm: bool,
 }
 
 impl ImportedDir {
@@ -111,6 +113,7 @@ impl ImportedDir {
             name,
             source,
             weights,
+            kindling_batchnorm: kindling_onnx::has_kindling_batchnorm(&text),
         })
     }
 }
@@ -226,7 +229,8 @@ fn run_imported<M: Module + 'static>(
             dir.display()
         );
     }
-    let source = Imported::new(&imported.name, imported.weights, new, forward)?;
+    let source = Imported::new(&imported.name, imported.weights, new, forward)?
+        .keep_batchnorm_f32(imported.kindling_batchnorm);
     eprintln!(
         "{}: classifier `{}` (its last Linear), weights {}",
         source.name(),
@@ -271,5 +275,19 @@ mod tests {
             err.contains("not an image classifier") && err.contains("Tensor<4>)->Tensor<4>"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_import_with_kindling_batchnorm_keeps_it_f32_under_amp() {
+        let classifier = "pub struct Model {}\nimpl Model {\n    pub fn forward(&self, x: \
+                          Tensor<4>) -> Tensor<2> {\n    }\n}";
+        for (uses, kindling) in [("kindling_nn", true), ("burn::nn", false)] {
+            let dir = tempfile::tempdir().unwrap();
+            let text = format!("use {uses}::BatchNorm;\n{classifier}");
+            std::fs::write(dir.path().join("cls.rs"), text).unwrap();
+            std::fs::write(dir.path().join("cls.bpk"), b"").unwrap();
+            let imported = ImportedDir::open(dir.path()).unwrap();
+            assert_eq!(imported.kindling_batchnorm, kindling, "{uses}");
+        }
     }
 }

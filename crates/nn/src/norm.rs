@@ -300,6 +300,60 @@ mod tests {
         assert_eq!(stat(&bn.running_var), 0.9375);
     }
 
+    /// A tiny variance: 2^-10 + k·2^-20 (k = 0..7) is exact in f16, its unbiased variance
+    /// 6·2^-40 ≈ 5.5e-12 is exact in f32 and 0 in f16 (below its smallest subnormal, 6e-8).
+    fn tiny_variance_step(o2: kindling_precision::MasterWeights) -> (Block, f32) {
+        let device = Device::flex().autodiff();
+        let master = Block {
+            linear: burn::nn::LinearConfig::new(1, 1).init(&device),
+            bn: BatchNormConfig::new(1).with_momentum(1.0).init(&device),
+        };
+        let working = o2.working(&master);
+        let values: Vec<f32> = (0..8)
+            .map(|k| (1024.0 + k as f32) / (1 << 20) as f32)
+            .collect();
+        let x = o2.input(Tensor::<4>::from_data(
+            TensorData::new(values, [2, 1, 4, 1]),
+            &device,
+        ));
+        let y = working.bn.forward(x);
+        assert_eq!(y.dtype(), DType::F16);
+        let grads = y.cast(burn::tensor::FloatDType::F32).sum().backward();
+        let gamma = master.bn.gamma.grad(&grads).expect("gamma has a gradient");
+        assert_eq!(gamma.dtype(), DType::F32);
+        let master = o2.restore(master);
+        let var = master.bn.running_var.value_sync();
+        assert_eq!(var.dtype(), DType::F32);
+        (master, var.into_data().try_to_vec::<f32>().unwrap()[0])
+    }
+
+    #[derive(Module, Debug)]
+    struct Block {
+        linear: burn::nn::Linear,
+        bn: BatchNorm,
+    }
+
+    #[test]
+    fn a_master_weights_copy_keeps_batchnorm_in_f32_when_asked() {
+        use burn::tensor::FloatDType;
+        use kindling_precision::MasterWeights;
+        let exact = 6.0 / (1u64 << 40) as f32;
+        // Cast with the rest (the default, for Burn's BatchNorm): the statistic underflows.
+        let (_, cast) = tiny_variance_step(MasterWeights::new(FloatDType::F16));
+        assert_eq!(cast, 0.0);
+        // apex's keep_batchnorm_fp32: parameters and statistics stay f32 in the copy.
+        let o2 = MasterWeights::new(FloatDType::F16).keep_batchnorm_f32(true);
+        let (master, kept) = tiny_variance_step(o2);
+        assert!(
+            (kept - exact).abs() <= 1e-6 * exact,
+            "{kept:e} vs {exact:e}"
+        );
+        let working = o2.working(&master);
+        assert_eq!(working.bn.gamma.val().dtype(), DType::F32);
+        assert_eq!(working.bn.running_mean.value_sync().dtype(), DType::F32);
+        assert_eq!(working.linear.weight.val().dtype(), DType::F16);
+    }
+
     #[test]
     fn batchnorm_eval_uses_running_statistics() {
         let device = Device::flex();

@@ -152,10 +152,7 @@ fn fix_generated(code: &str, file_name: &str, weights: &str, name: &str) -> Stri
         format!(".with_momentum({:?}f64)", 1.0 - onnx)
     });
     let body = body
-        .replace(
-            "use burn::nn::BatchNorm;\n",
-            "use kindling_nn::BatchNorm;\n",
-        )
+        .replace("use burn::nn::BatchNorm;\n", KINDLING_BATCHNORM)
         .replace(
             "use burn::nn::BatchNormConfig;\n",
             "use kindling_nn::BatchNormConfig;\n",
@@ -164,6 +161,17 @@ fn fix_generated(code: &str, file_name: &str, weights: &str, name: &str) -> Stri
         "// Generated from ONNX `{file_name}` by burn-onnx 0.22.0 through kindling-onnx (BatchNorm \
          momentum converted to PyTorch's convention; BatchNorm is kindling_nn's).\n{body}\n"
     )
+}
+
+/// How a module this crate generated imports Kindling's BatchNorm.
+const KINDLING_BATCHNORM: &str = "use kindling_nn::BatchNorm;\n";
+
+/// Whether a generated module's BatchNorms are Kindling's, which normalise an f16/bf16 input
+/// with f32 parameters, so a master-weights working copy can keep them in f32
+/// (`MasterWeights::keep_batchnorm_f32`). A module imported before kindling-onnx wrote them
+/// has Burn's, which cannot.
+pub fn has_kindling_batchnorm(source: &str) -> bool {
+    source.contains(KINDLING_BATCHNORM)
 }
 
 /// Runs burn-onnx's generator on `model` into `out`, its panics turned into the message.

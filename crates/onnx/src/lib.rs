@@ -20,5 +20,5 @@ mod weights;
 
 pub use error::{OnnxError, UnsupportedOp};
 pub use graph::{Signature, TensorInfo, inspect};
-pub use import::{ImportOptions, Imported, import};
+pub use import::{ImportOptions, Imported, has_kindling_batchnorm, import};
 pub use weights::load_weights;

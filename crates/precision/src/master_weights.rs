@@ -26,11 +26,13 @@
 //! ```
 //!
 //! Burn keeps a module's BatchNorm running statistics in one place shared by every clone, so
-//! the working copy's statistics are the master's: during the step they are cast to the low
-//! dtype and Burn's BatchNorm updates them there; [`MasterWeights::restore`] stores them back
-//! in f32 after each step (apex keeps BatchNorm in f32 throughout, which needs a BatchNorm
-//! that takes low-precision input with f32 parameters — Kindling's own does, under
-//! autocast). Combine with a [`GradScaler`](crate::GradScaler) for f16.
+//! the working copy's statistics are the master's: by default they are cast to the low dtype
+//! for the step, Burn's BatchNorm updates them there, and [`MasterWeights::restore`] stores
+//! them back in f32 after it. apex keeps BatchNorm in f32 throughout (`keep_batchnorm_fp32`),
+//! which needs a BatchNorm that takes low-precision input with f32 parameters: Kindling's
+//! own does, and [`MasterWeights::keep_batchnorm_f32`] leaves such BatchNorms in f32 (their
+//! statistics then never round to f16, whose variances below 6e-5 lose precision and below
+//! 6e-8 become 0). Combine with a [`GradScaler`](crate::GradScaler) for f16.
 //!
 //! [`ParamId`]: burn::module::ParamId
 
@@ -39,12 +41,42 @@ use burn::tensor::{FloatDType, Tensor};
 
 use crate::autocast::{autocast_dtype, count_low_input, to_dtype};
 
-/// Casts every float tensor of a module.
-struct Caster(FloatDType);
+/// The container type Burn's derive names a BatchNorm's fields with — Burn's BatchNorm and
+/// Kindling's alike (Kindling's keeps the name so burn-store's PyTorch adapter maps its keys).
+const BATCHNORM: &str = "Struct:BatchNorm";
+
+/// Casts every float tensor of a module, or every one outside its BatchNorms.
+struct Caster {
+    dtype: FloatDType,
+    skip_batchnorm: bool,
+    /// The container type of each module being mapped, innermost last.
+    containers: Vec<String>,
+}
+
+impl Caster {
+    fn new(dtype: FloatDType, skip_batchnorm: bool) -> Self {
+        Self {
+            dtype,
+            skip_batchnorm,
+            containers: Vec::new(),
+        }
+    }
+}
 
 impl ModuleMapper for Caster {
+    fn enter_module(&mut self, _name: &str, container_type: &str) {
+        self.containers.push(container_type.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.containers.pop();
+    }
+
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let dtype = self.0;
+        if self.skip_batchnorm && self.containers.last().is_some_and(|c| c == BATCHNORM) {
+            return param;
+        }
+        let dtype = self.dtype;
         param.map(|t| to_dtype(t, dtype.into()))
     }
 }
@@ -53,12 +85,28 @@ impl ModuleMapper for Caster {
 #[derive(Debug, Clone, Copy)]
 pub struct MasterWeights {
     dtype: FloatDType,
+    keep_batchnorm_f32: bool,
 }
 
 impl MasterWeights {
-    /// Working copies in `dtype` (f16 or bf16).
+    /// Working copies in `dtype` (f16 or bf16), BatchNorms included.
     pub fn new(dtype: FloatDType) -> Self {
-        Self { dtype }
+        Self {
+            dtype,
+            keep_batchnorm_f32: false,
+        }
+    }
+
+    /// apex's `keep_batchnorm_fp32`: with `keep`, the working copy's BatchNorms keep their f32
+    /// parameters and statistics, and normalise the low-precision activations in f32. Only
+    /// for a module whose BatchNorms take low-precision input with f32 parameters, such as
+    /// `kindling_nn::BatchNorm` (what `import-onnx` writes): Burn's own would combine the f16
+    /// input with its f32 statistics in one op, which Burn refuses (Flex panics).
+    pub fn keep_batchnorm_f32(self, keep: bool) -> Self {
+        Self {
+            keep_batchnorm_f32: keep,
+            ..self
+        }
     }
 
     /// The working dtype.
@@ -66,12 +114,15 @@ impl MasterWeights {
         self.dtype
     }
 
-    /// This step's working copy: `master` with every float tensor cast to the working dtype.
+    /// This step's working copy: `master` with every float tensor cast to the working dtype
+    /// (those of its BatchNorms kept f32 with [`MasterWeights::keep_batchnorm_f32`]).
     /// Forward and backward run on it; `GradientsParams::from_grads(grads, &master)` then
     /// holds the master's f32 gradients.
     pub fn working<M: Module>(&self, master: &M) -> M {
         sync_running_statistics(master);
-        master.clone().map(&mut Caster(self.dtype))
+        master
+            .clone()
+            .map(&mut Caster::new(self.dtype, self.keep_batchnorm_f32))
     }
 
     /// An input in the working dtype.
@@ -127,7 +178,7 @@ impl MasterWeights {
     /// statistics) back in f32; the master's parameters are f32 already.
     pub fn restore<M: Module>(&self, master: M) -> M {
         sync_running_statistics(&master);
-        master.map(&mut Caster(FloatDType::F32))
+        master.map(&mut Caster::new(FloatDType::F32, false))
     }
 }
 

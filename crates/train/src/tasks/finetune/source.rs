@@ -150,6 +150,8 @@ pub struct Imported<M> {
     outputs: usize,
     new: fn(&Device) -> M,
     forward: fn(&M, Tensor<4>) -> Tensor<2>,
+    /// Its BatchNorms stay f32 in a master-weights copy (see [`Imported::keep_batchnorm_f32`]).
+    batchnorm_f32: bool,
 }
 
 impl<M: Module + 'static> Imported<M> {
@@ -187,7 +189,19 @@ impl<M: Module + 'static> Imported<M> {
             weights,
             new,
             forward,
+            batchnorm_f32: false,
         })
+    }
+
+    /// Under `--amp`, keeps the module's BatchNorms in f32 in the master-weights working copy
+    /// (apex's `keep_batchnorm_fp32`): for a module whose BatchNorms are `kindling_nn`'s, as
+    /// `import-onnx` writes them (`kindling_onnx::has_kindling_batchnorm`); Burn's cannot take
+    /// an f16 input with f32 parameters.
+    pub fn keep_batchnorm_f32(self, keep: bool) -> Self {
+        Self {
+            batchnorm_f32: keep,
+            ..self
+        }
     }
 
     /// The importer's weights file.
@@ -315,10 +329,14 @@ impl<M: Module + 'static> ModelSource for Imported<M> {
 
     /// Under `--amp` (an autocast scope) the import runs on master weights (apex O2): its
     /// layers are Burn's, which ignore autocast, so the step runs on an f16/bf16 working copy
-    /// and the f32 masters take the optimizer step.
+    /// (its BatchNorms f32 with [`Imported::keep_batchnorm_f32`]) and the f32 masters take
+    /// the optimizer step.
     fn forward(&self, model: &M, images: Tensor<4>) -> Tensor<2> {
         match MasterWeights::in_scope() {
-            Some(o2) => o2.forward(model, images, self.forward),
+            Some(o2) => {
+                o2.keep_batchnorm_f32(self.batchnorm_f32)
+                    .forward(model, images, self.forward)
+            }
             None => (self.forward)(model, images),
         }
     }
